@@ -1,0 +1,40 @@
+# One entry point for everything; every target that needs Python creates .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install test test-full data-sprites preview-sprites bench-data tensorboard clean
+
+help:  ## list targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-18s %s\n",$$1,$$2}'
+
+# torch first, pinned (a CPU wheel here; the usual build on a user's machine), then the project in editable
+# mode through constraints.txt so nothing can swap torch. Re-runs do nothing until pyproject.toml changes.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -c constraints.txt torch==2.13.0
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the project (done by every target on first use)
+
+test: $(STAMP)  ## fast tests (CI runs this)
+	$(PY) -m pytest -m "not slow" -q $(ARGS)
+
+test-full: $(STAMP)  ## all tests, including full dataset builds
+	$(PY) -m pytest -q $(ARGS)
+
+data-sprites: $(STAMP)  ## build (or verify) the Sprites cache; ARGS="--data.source=lpc --data.lpc_root=DIR"
+	$(VENV)/bin/motioncontent data sprites --config configs/sprites.yaml $(ARGS)
+
+bench-data: $(STAMP)  ## dataset build time and DataLoader throughput for both sources
+	$(PY) benchmarks/sprites_data.py $(ARGS)
+
+tensorboard: $(STAMP)  ## dashboards of every run under logs/
+	$(VENV)/bin/tensorboard --logdir logs --host 127.0.0.1
+
+clean:  ## remove caches of Python and pytest (not data/, logs/ or .venv)
+	find . -name __pycache__ -prune -exec rm -rf {} + ; rm -rf .pytest_cache

@@ -1,0 +1,226 @@
+"""SpritesDataModule: the Sprites benchmark (LPC art), the project's procedural sprites, or the standard arrays.
+
+Every source is turned once into a verified uint8 cache under `data_dir` (see data/cache.py) and read back
+through memory maps, so a second start costs a checksum pass, not a re-render. Batches are
+`(video, labels)`: video float (B, T, C, H, W) in [-1, 1], labels a dict of int64 tensors (LABEL_NAMES).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from lightning.pytorch import LightningDataModule
+from lightning.pytorch.utilities import rank_zero_info
+from torch.utils.data import DataLoader, Dataset
+
+from motioncontent.data.cache import MANIFEST, check_cache, load_or_build, read_manifest
+from motioncontent.data.sprites import arrays, lpc
+from motioncontent.data.sprites.factors import FRAME_SIZE, LABEL_NAMES, NUM_FRAMES, character_split
+from motioncontent.data.transforms import uint8_to_signed
+from motioncontent.errors import DataError
+
+SpritesSource = Literal["auto", "lpc", "procedural", "npy"]
+# Bump when the cache layout or the LPC rendering changes; caches built by another version are rebuilt.
+SPRITES_RECIPE_VERSION = 1
+LPC_ROOT_ENV = "SPRITES_LPC"
+
+
+class SpritesDataset(Dataset):
+    """One split of a Sprites cache; item = (video (T, C, H, W) float in [-1, 1], {label: int})."""
+
+    def __init__(self, directory: Path, split: str, indices: np.ndarray | None = None):
+        self.video_path = arrays.video_file(directory, split)
+        with np.load(arrays.labels_file(directory, split)) as labels:
+            self.labels = {name: labels[name] for name in LABEL_NAMES}
+        self.indices = np.arange(len(self.labels["motion"])) if indices is None else np.asarray(indices)
+        self._video: np.ndarray | None = None
+
+    @property
+    def video(self) -> np.ndarray:
+        # Opened lazily, per process: a memory map pickled into a spawned DataLoader worker would be copied whole.
+        if self._video is None:
+            self._video = np.load(self.video_path, mmap_mode="r")
+        return self._video
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_video": None}
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, int]]:
+        j = self.indices[i]
+        clip = torch.from_numpy(np.array(self.video[j])).permute(0, 3, 1, 2)  # (T, C, H, W) uint8
+        return uint8_to_signed(clip), {name: int(self.labels[name][j]) for name in LABEL_NAMES}
+
+
+class SpritesDataModule(LightningDataModule):
+    """Sprites clips of 8 frames at 64x64 with motion and content labels.
+
+    Args:
+        source: `lpc` renders the real benchmark from the LPC layer PNGs at `lpc_root`; `procedural` renders the
+            project's own pixel-art characters (no assets needed); `npy` imports the standard arrays
+            `sprites_{X,A,D}_{train,test}.npy` from `npy_root`; `auto` takes `lpc` when the art or an LPC cache
+            is there and `procedural` otherwise, saying so in one line.
+        lpc_root: folder of LPC layer PNGs (body/ bottomwear/ topwear/ hair/ shoes/); default $SPRITES_LPC.
+        npy_root: folder of the standard arrays, for `source: npy`.
+        data_dir: where caches are written (`<data_dir>/sprites/<source>`).
+        split_seed: seed of the character split (423 is the benchmark's: 9000 train / 2664 test sequences).
+        render_seed: seed of the procedural renderer's small per-dataset variations.
+        val_characters: 0 validates on the test characters, as the Sprites literature does; N > 0 holds out N
+            training characters (all their motions) for validation and keeps the test split for the end.
+        batch_size: clips per batch on each device.
+        num_workers: DataLoader worker processes.
+    """
+
+    num_frames = NUM_FRAMES
+    image_size = FRAME_SIZE
+    channels = 3
+    # Sprites have no native frame rate; 8 fps (a usual sprite animation rate) is used only to express bits/frame
+    # as kbps in logs.
+    fps = 8.0
+
+    def __init__(
+        self,
+        source: SpritesSource = "auto",
+        lpc_root: str | None = None,
+        npy_root: str | None = None,
+        data_dir: str = "data",
+        split_seed: int = 423,
+        render_seed: int = 0,
+        val_characters: int = 0,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.lpc_root = lpc_root or os.environ.get(LPC_ROOT_ENV) or None
+        self.npy_root = npy_root
+        self.data_dir = Path(data_dir)
+        self.split_seed = split_seed
+        self.render_seed = render_seed
+        self.val_characters = val_characters
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.source = self._resolve_source(source)
+        self.manifest: dict[str, Any] | None = None
+
+    # ---- which source, which cache ----------------------------------------------------------------------
+    def _resolve_source(self, source: str) -> str:
+        if source not in ("auto", "lpc", "procedural", "npy"):
+            raise DataError(f"unknown Sprites source '{source}'; choose auto, lpc, procedural or npy")
+        if source == "npy" and not self.npy_root:
+            raise DataError("source 'npy' needs data.npy_root, the folder of sprites_{X,A,D}_{train,test}.npy")
+        if source != "auto":
+            return source
+        if self.lpc_root or (self.data_dir / "sprites" / "lpc" / MANIFEST).is_file():
+            return "lpc"
+        rank_zero_info(
+            f"Sprites: no LPC art (set data.lpc_root or ${LPC_ROOT_ENV}) and no LPC cache in "
+            f"{self.data_dir / 'sprites' / 'lpc'}; using the procedural sprites instead."
+        )
+        return "procedural"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "sprites" / self.source
+
+    def _recipe(self) -> dict[str, Any] | None:
+        """What the cache must have been built from; None for an LPC cache whose art folder is not at hand."""
+        recipe: dict[str, Any] = {"dataset": "sprites", "source": self.source, "version": SPRITES_RECIPE_VERSION}
+        if self.source == "lpc":
+            if not self.lpc_root:
+                return None
+            return {**recipe, "split_seed": self.split_seed, "inputs": lpc.lpc_fingerprint(lpc.check_lpc_root(self.lpc_root))}
+        if self.source == "procedural":
+            from motioncontent.data.sprites.procedural import PROCEDURAL_RECIPE_VERSION
+
+            return {**recipe, "split_seed": self.split_seed, "render_seed": self.render_seed,
+                    "renderer_version": PROCEDURAL_RECIPE_VERSION}
+        root = arrays.check_standard_arrays(Path(self.npy_root))
+        return {**recipe, "inputs": arrays.npy_fingerprint(root)}
+
+    def _fill(self, directory: Path) -> dict[str, Any]:
+        if self.source == "lpc":
+            renderer = lpc.LPCRenderer(self.lpc_root)
+            return arrays.render_splits(directory, renderer.render_character, self.split_seed, "LPC sprites")
+        if self.source == "procedural":
+            from motioncontent.data.sprites.procedural import ProceduralRenderer
+
+            renderer = ProceduralRenderer(self.render_seed)
+            return arrays.render_splits(directory, renderer.render_character, self.split_seed, "procedural sprites")
+        return arrays.import_standard_arrays(directory, Path(self.npy_root))
+
+    def prepare_data(self) -> None:
+        """Build the cache if it is missing, stale or corrupt (runs on one process per node)."""
+        recipe = self._recipe()
+        if recipe is None:  # LPC cache without the art: it can still be checked against its own checksums
+            self.manifest = self._verified_manifest()
+            rank_zero_info(f"Sprites: using the LPC cache at {self.cache_dir} (no LPC art given to check it against).")
+            return
+        self.manifest = load_or_build(self.cache_dir, recipe, self._fill, f"Sprites ({self.source})")
+
+    def _verified_manifest(self) -> dict[str, Any]:
+        found = read_manifest(self.cache_dir)
+        manifest, why = check_cache(self.cache_dir, (found or {}).get("recipe", {}))
+        if manifest is None:
+            raise DataError(f"Sprites cache at {self.cache_dir} is not usable ({why}); run prepare_data() first, "
+                            f"or give data.lpc_root so it can be rebuilt")
+        return manifest
+
+    # ---- datasets and loaders ---------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.manifest is None:  # another process prepared the data (DDP), or a script skipped prepare_data
+            self.manifest = self._verified_manifest()
+        train = SpritesDataset(self.cache_dir, "train")
+        self.test_set = SpritesDataset(self.cache_dir, "test")
+        if self.val_characters > 0:
+            held_out = np.random.RandomState(self.split_seed).permutation(np.unique(train.labels["character"]))
+            is_val = np.isin(train.labels["character"], held_out[: self.val_characters])
+            self.val_set = SpritesDataset(self.cache_dir, "train", np.flatnonzero(is_val))
+            self.train_set = SpritesDataset(self.cache_dir, "train", np.flatnonzero(~is_val))
+        else:
+            self.train_set, self.val_set = train, self.test_set
+
+    def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=train,
+            drop_last=train,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, train=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, train=False)
+
+    def summary(self) -> str:
+        """A few lines on what was built: source, cache, counts, build time."""
+        m = self.manifest or {}
+        counts = m.get("counts", {})
+        lines = [f"Sprites source: {self.source}", f"cache: {self.cache_dir}"]
+        for split, c in counts.items():
+            lines.append(f"{split}: {c['sequences']} sequences of {c['characters']} characters")
+        if "build_seconds" in m:
+            lines.append(f"built in {m['build_seconds']} s on {m.get('created', '?')}")
+        if self.source in ("lpc", "procedural"):
+            lines.append(f"character split seed: {self.split_seed} (first test ids: "
+                         f"{', '.join(str(i) for i in character_split(self.split_seed)[1][:5])}, ...)")
+        return "\n".join(lines)

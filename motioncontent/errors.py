@@ -1,0 +1,9 @@
+"""Errors the command line reports as one line (`motioncontent: error: ...`) and a non-zero exit."""
+
+
+class MotionContentError(Exception):
+    """A problem the user can fix: bad input, a missing file, a wrong setting."""
+
+
+class DataError(MotionContentError):
+    """Missing, malformed or unusable data."""

@@ -1,0 +1,70 @@
+"""SpritesDataModule behaviour that does not depend on the source: selection, splits, reuse of the cache."""
+
+import logging
+
+import numpy as np
+import pytest
+
+from motioncontent.data import SpritesDataModule
+from motioncontent.data.sprites import lpc
+from motioncontent.errors import DataError
+
+
+def test_auto_without_art_or_cache_falls_back_to_procedural_in_one_line(tmp_path, caplog):
+    with caplog.at_level(logging.INFO):
+        dm = SpritesDataModule(source="auto", data_dir=str(tmp_path))
+    assert dm.source == "procedural"
+    lines = [r.getMessage() for r in caplog.records if "procedural" in r.getMessage()]
+    assert len(lines) == 1 and "SPRITES_LPC" in lines[0] and "\n" not in lines[0]
+
+
+def test_auto_prefers_lpc_art(lpc_root, tmp_path):
+    assert SpritesDataModule(source="auto", lpc_root=str(lpc_root), data_dir=str(tmp_path)).source == "lpc"
+
+
+def test_unknown_source_is_one_clear_error(tmp_path):
+    with pytest.raises(DataError, match="unknown Sprites source 'lcp'"):
+        SpritesDataModule(source="lcp", data_dir=str(tmp_path))
+
+
+def test_cache_is_reused_without_the_art_and_without_rendering(lpc_datamodule, monkeypatch):
+    def no_rendering(*args, **kwargs):
+        raise AssertionError("the cache should have been reused")
+
+    monkeypatch.setattr(lpc, "LPCRenderer", no_rendering)
+    # With the art: fingerprint matches, nothing is rendered.
+    dm = SpritesDataModule(source="lpc", lpc_root=str(lpc_datamodule.lpc_root), data_dir=str(lpc_datamodule.data_dir))
+    dm.prepare_data()
+    # Without the art: auto finds the LPC cache and checks it against its own checksums.
+    dm = SpritesDataModule(source="auto", data_dir=str(lpc_datamodule.data_dir))
+    assert dm.source == "lpc"
+    dm.prepare_data()
+    dm.setup("fit")
+    assert len(dm.train_set) == 9000
+
+
+def test_held_out_validation_characters(lpc_datamodule):
+    dm = SpritesDataModule(source="lpc", data_dir=str(lpc_datamodule.data_dir), val_characters=50)
+    dm.setup("fit")
+    train_chars = set(dm.train_set.labels["character"][dm.train_set.indices])
+    val_chars = set(dm.val_set.labels["character"][dm.val_set.indices])
+    test_chars = set(dm.test_set.labels["character"])
+    assert (len(val_chars), len(dm.val_set), len(dm.train_set)) == (50, 450, 8550)
+    assert not train_chars & val_chars and not val_chars & test_chars
+    labels = next(iter(dm.val_dataloader()))[1]
+    assert set(labels["character"].tolist()) <= val_chars
+
+
+def test_setup_without_a_cache_says_so(tmp_path):
+    dm = SpritesDataModule(source="procedural", data_dir=str(tmp_path))
+    with pytest.raises(DataError, match="not usable"):
+        dm.setup("fit")
+
+
+def test_train_loader_shuffles_and_drops_the_last_partial_batch(lpc_datamodule):
+    dm = SpritesDataModule(source="lpc", data_dir=str(lpc_datamodule.data_dir), batch_size=1000)
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    assert len(loader) == 9  # 9000 / 1000
+    first = next(iter(loader))[1]["character"][:20].numpy()
+    assert not np.array_equal(first, dm.train_set.labels["character"][:20])
