@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-full data-sprites preview-sprites bench-data tensorboard clean
+.PHONY: help install test test-full train-sprites train-sprites-large data-sprites bench-data bench-model tensorboard clean
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-18s %s\n",$$1,$$2}'
@@ -27,11 +27,20 @@ test: $(STAMP)  ## fast tests (CI runs this)
 test-full: $(STAMP)  ## all tests, including full dataset builds
 	$(PY) -m pytest -q $(ARGS)
 
+train-sprites: $(STAMP)  ## train BCD on Sprites on this machine (CPU default, <= 30 min); ARGS to override
+	$(VENV)/bin/motioncontent fit --config configs/sprites.yaml $(ARGS)
+
+train-sprites-large: $(STAMP)  ## train the GPU-scale Sprites config (configs/sprites_large.yaml)
+	$(VENV)/bin/motioncontent fit --config configs/sprites_large.yaml $(ARGS)
+
 data-sprites: $(STAMP)  ## build (or verify) the Sprites cache; ARGS="--data.source=lpc --data.lpc_root=DIR"
 	$(VENV)/bin/motioncontent data sprites --config configs/sprites.yaml $(ARGS)
 
 bench-data: $(STAMP)  ## dataset build time and DataLoader throughput for both sources
 	$(PY) benchmarks/sprites_data.py $(ARGS)
+
+bench-model: $(STAMP)  ## BCD training clips/s and sampling frames/s for the Sprites configs
+	$(PY) benchmarks/bcd_speed.py $(ARGS)
 
 tensorboard: $(STAMP)  ## dashboards of every run under logs/
 	$(VENV)/bin/tensorboard --logdir logs --host 127.0.0.1

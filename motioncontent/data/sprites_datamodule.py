@@ -58,6 +58,33 @@ class SpritesDataset(Dataset):
         return uint8_to_signed(clip), {name: int(self.labels[name][j]) for name in LABEL_NAMES}
 
 
+class SameCharacterPairs(Dataset):
+    """Videos of 2 x 8 frames: a clip, then a clip of the same character with a different motion (drawn anew on
+    each access). A labelled variant (METHOD 8.2): it uses the character labels to join clips, as a long video of one
+    subject naturally would; BCD's cross-driving then takes content from the first clip and motion from the second.
+    Labels are those of the second clip (the one whose motion drives the reconstruction)."""
+
+    def __init__(self, clips: SpritesDataset):
+        self.clips = clips
+        labels = {name: values[clips.indices] for name, values in clips.labels.items()}
+        self.position = {(int(c), int(m)): k for k, (c, m) in enumerate(zip(labels["character"], labels["motion"]))}
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, int]]:
+        first, _ = self.clips[i]
+        character, motion = int(self.labels["character"][i]), int(self.labels["motion"][i])
+        # torch's RNG: seeded per worker by Lightning, so runs with the same seed see the same pairs.
+        others = [m for m in range(9) if m != motion and (character, m) in self.position]
+        if not others:
+            raise DataError(f"character {character} has no clip with another motion to pair with")
+        partner = others[int(torch.randint(len(others), ()))]
+        second, labels = self.clips[self.position[(character, partner)]]
+        return torch.cat([first, second]), labels
+
+
 class SpritesDataModule(LightningDataModule):
     """Sprites clips of 8 frames at 64x64 with motion and content labels.
 
@@ -75,6 +102,10 @@ class SpritesDataModule(LightningDataModule):
             training characters (all their motions) for validation and keeps the test split for the end.
         batch_size: clips per batch on each device.
         num_workers: DataLoader worker processes.
+        pairing: `none` gives single 8-frame clips. `same_character` (a labelled variant, not self-supervised)
+            gives 16-frame videos: a clip followed by another motion of the same character (SameCharacterPairs),
+            for training and validation, so cross-driving gets content and motion from segments that move
+            differently. Test and predict keep single clips.
     """
 
     num_frames = NUM_FRAMES
@@ -96,6 +127,7 @@ class SpritesDataModule(LightningDataModule):
         batch_size: int = 32,
         num_workers: int = 0,
         pin_memory: bool = False,
+        pairing: Literal["none", "same_character"] = "none",
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -108,6 +140,10 @@ class SpritesDataModule(LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
+        if pairing not in ("none", "same_character"):
+            raise DataError(f"unknown pairing '{pairing}'; choose none or same_character")
+        self.pairing = pairing
+        self.num_frames = NUM_FRAMES * (2 if pairing == "same_character" else 1)
         self.source = self._resolve_source(source)
         self.manifest: dict[str, Any] | None = None
 
@@ -187,6 +223,8 @@ class SpritesDataModule(LightningDataModule):
             self.train_set = SpritesDataset(self.cache_dir, "train", np.flatnonzero(~is_val))
         else:
             self.train_set, self.val_set = train, self.test_set
+        if self.pairing == "same_character":  # test and predict keep single clips: evaluation sees real clips
+            self.train_set, self.val_set = SameCharacterPairs(self.train_set), SameCharacterPairs(self.val_set)
 
     def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
         return DataLoader(

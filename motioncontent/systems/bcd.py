@@ -1,0 +1,329 @@
+"""BCDModule: Bitrate-Controlled Diffusion (METHOD.md sections 2-8) as one LightningModule.
+
+The whole flow reads here, top to bottom:
+
+    video (B, T, C, H, W) in [-1, 1]
+      -> codec.encode            latents z (B, T, c, h, w)                       models/frame_codec.py
+      -> encoder                 content (B, K, C_c), motion (B, T, C_m)        models/encoder.py
+      -> quantizer               codes (B, T, N), quantized motion (B, T, C_m)  models/quantizer.py
+      -> EDM + DiT denoiser      rebuilds z from (content, quantized motion)     diffusion/edm.py, models/dit.py
+      -> codec.decode            frames
+
+Training uses cross-driving (METHOD 8.2): content from the first segment of a clip, motion from the rest, and the
+diffusion loss on the rest only, plus lambda * (bits/frame - target)^2 (METHOD 5.2). All hyperparameters are
+plain values, so a checkpoint rebuilds the model by itself (`BCDModule.load_from_checkpoint(path)`).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal, NamedTuple
+
+import torch
+from lightning.pytorch import LightningModule
+from torch import nn
+
+from motioncontent.diffusion.edm import EDM, edm_denoiser
+from motioncontent.diffusion.samplers import SAMPLERS, initial_noise
+from motioncontent.models.baseline_quantizers import FSQQuantizer, VQQuantizer
+from motioncontent.models.dit import DiTDenoiser
+from motioncontent.models.encoder import MotionContentEncoder
+from motioncontent.models.frame_codec import FrameCodec, PixelCodec
+from motioncontent.models.quantizer import GroupGumbelQuantizer, QuantizerOutput
+from motioncontent.models.rate import bits_to_kbps, code_bits_per_frame, kbps_to_bits, rate_loss, soft_bits_per_frame
+
+
+def build_codec(name: str, channels: int, image_size: int, pixel_unshuffle: int, pixel_shift: float) -> FrameCodec:
+    if name == "pixel":
+        return PixelCodec(channels, image_size, unshuffle=pixel_unshuffle, shift=pixel_shift)
+    raise ValueError(f"unknown codec '{name}' (available: pixel)")
+
+
+def build_quantizer(name: str, dim: int, num_groups: int, codebook_size: int, alpha: float,
+                    fsq_levels: list[int]) -> nn.Module:
+    if name == "gumbel":
+        return GroupGumbelQuantizer(dim, num_groups, codebook_size, alpha=alpha)
+    if name == "vq":
+        return VQQuantizer(dim, num_groups, codebook_size)
+    if name == "fsq":
+        return FSQQuantizer(dim, levels=fsq_levels)
+    raise ValueError(f"unknown quantizer '{name}' (available: gumbel, vq, fsq)")
+
+
+class Networks(NamedTuple):
+    """The trained parts: the live ones, or their exponential moving average (EMA) used for sampling."""
+
+    encoder: nn.Module
+    quantizer: nn.Module
+    denoiser: nn.Module
+
+
+class BCDModule(LightningModule):
+    """Bitrate-Controlled Diffusion: content/motion encoder, group quantizer, DiT denoiser, EDM.
+
+    Public API (videos are (B, T, C, H, W) in [-1, 1]):
+        encode(video) -> (content (B, K, C_c), codes (B, T, N))
+        decode(content, codes, steps=None, seed=0) -> video
+        transfer(content_video, motion_video, steps=None, seed=0) -> video with the first's content, the second's motion
+        reconstruct(video, steps=None, seed=0) -> video through its own content and motion
+
+    Args (sizes; see configs/sprites.yaml for a commented set):
+        image_size, channels, fps: the data (linked from the DataModule by the CLI); fps converts bits to kbps.
+        codec, pixel_unshuffle, pixel_shift: frame codec; `pixel` with unshuffle 4 turns 64x64x3 into 16x16x48
+            latents of (pixels - pixel_shift), so mostly-black frames can be centred for EDM.
+        encoder_*: transformer over one token per frame with `num_content_queries` content queries.
+        quantizer: `gumbel` (BCD's rate-controlled group quantizer) or `vq` / `fsq` baselines (no rate loss).
+        num_groups, codebook_size: N groups of E entries; capacity N * log2(E) bits per frame.
+        alpha: distance scale of the Gumbel logits; tau_*: temperature annealed exponentially over training.
+        target_bits_per_frame or target_kbps (kbps wins when given, converted with fps); rate_weight is lambda;
+        rate_unit: the unit the squared error is measured in (`bits` or `kbps`; changes lambda's effect).
+        denoiser_*, patch_size, temporal: the DiT; `temporal` adds the zero-initialised stage-2 layers.
+        stage1_checkpoint: weights to start from (a stage-1 run when training stage 2).
+        content_frames: frames of the content segment in cross-driving (default: the first half).
+        sampler, sample_steps: EDM sampler for decode(); lr, weight_decay, warmup_steps: AdamW with linear warm-up.
+        ema_decay: decay of the weight EMA that decode(), the API and validation use (0 turns it off).
+    """
+
+    def __init__(
+        self,
+        image_size: int = 64,
+        channels: int = 3,
+        fps: float = 8.0,
+        max_frames: int = 64,
+        codec: str = "pixel",
+        pixel_unshuffle: int = 4,
+        pixel_shift: float = 0.0,
+        encoder_dim: int = 256,
+        encoder_depth: int = 4,
+        encoder_heads: int = 4,
+        num_content_queries: int = 4,
+        content_dim: int = 128,
+        motion_dim: int = 64,
+        quantizer: Literal["gumbel", "vq", "fsq"] = "gumbel",
+        num_groups: int = 8,
+        codebook_size: int = 16,
+        fsq_levels: list[int] | None = None,
+        alpha: float = 16.0,
+        tau_start: float = 1.0,
+        tau_end: float = 0.5,
+        tau_anneal_steps: int = 5000,
+        target_bits_per_frame: float = 16.0,
+        target_kbps: float | None = None,
+        rate_weight: float = 0.04,
+        rate_unit: Literal["bits", "kbps"] = "bits",
+        denoiser_dim: int = 256,
+        denoiser_depth: int = 6,
+        denoiser_heads: int = 4,
+        patch_size: int = 2,
+        temporal: bool = False,
+        stage1_checkpoint: str | None = None,
+        sigma_data: float = 0.5,
+        p_mean: float = -1.2,
+        p_std: float = 1.2,
+        cross_driving: bool = True,
+        content_frames: int | None = None,
+        sampler: Literal["euler", "heun"] = "heun",
+        sample_steps: int = 18,
+        lr: float = 2e-4,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 500,
+        ema_decay: float = 0.999,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.codec = build_codec(codec, channels, image_size, pixel_unshuffle, pixel_shift)
+        c, s = self.codec.latent_channels, self.codec.latent_size
+        self.encoder = MotionContentEncoder(
+            c, s, dim=encoder_dim, depth=encoder_depth, heads=encoder_heads, num_content_queries=num_content_queries,
+            content_dim=content_dim, motion_dim=motion_dim, max_frames=max_frames,
+        )
+        self.quantizer = build_quantizer(quantizer, motion_dim, num_groups, codebook_size, alpha, fsq_levels or [8, 5, 5, 5])
+        self.denoiser = DiTDenoiser(
+            c, s, patch_size=patch_size, dim=denoiser_dim, depth=denoiser_depth, heads=denoiser_heads,
+            motion_dim=motion_dim, content_dim=content_dim, temporal=temporal, max_frames=max_frames,
+        )
+        self.edm = EDM(sigma_data=sigma_data, p_mean=p_mean, p_std=p_std)
+        self.target_bits = kbps_to_bits(target_kbps, fps) if target_kbps is not None else target_bits_per_frame
+        # Made before a stage-1 checkpoint is loaded, so stage 2 also starts from the stage-1 EMA.
+        self.ema = copy.deepcopy(nn.ModuleDict(self.networks(ema=False)._asdict())).requires_grad_(False) \
+            if ema_decay > 0 else None
+        if stage1_checkpoint:
+            self.load_stage1(stage1_checkpoint)
+
+    def networks(self, ema: bool = True) -> Networks:
+        """The EMA networks when they exist and ema is True (sampling, validation), else the live ones."""
+        if ema and getattr(self, "ema", None) is not None:
+            return Networks(self.ema["encoder"], self.ema["quantizer"], self.ema["denoiser"])
+        return Networks(self.encoder, self.quantizer, self.denoiser)
+
+    # ---- the public API ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """video (B, T, C, H, W) -> content (B, K, C_c), codes (B, T, N); deterministic (argmax codes)."""
+        nets = self.networks()
+        with _eval_mode(self):
+            content, motion = nets.encoder(self.codec.encode(video))
+            return content, nets.quantizer(motion).codes
+
+    @torch.no_grad()
+    def decode(self, content: torch.Tensor, codes: torch.Tensor, steps: int | None = None, seed: int = 0) -> torch.Tensor:
+        """(content (B, K, C_c), codes (B, T, N)) -> video (B, T, C, H, W) in [-1, 1], sampled with a fixed seed."""
+        nets = self.networks()
+        with _eval_mode(self):
+            motion = nets.quantizer.decode_codes(codes)
+            b, t = codes.shape[:2]
+            shape = (b, t, self.codec.latent_channels, self.codec.latent_size, self.codec.latent_size)
+            sigmas = self.edm.sigmas(steps or self.hparams.sample_steps, device=codes.device)
+            x = initial_noise(shape, float(sigmas[0]), seed, codes.device, content.dtype)
+            denoiser = edm_denoiser(self.edm, nets.denoiser, motion=motion, content=content)
+            latents = SAMPLERS[self.hparams.sampler](denoiser, x, sigmas)
+            return self.codec.decode(latents).clamp(-1.0, 1.0)
+
+    def transfer(self, content_video: torch.Tensor, motion_video: torch.Tensor, steps: int | None = None,
+                 seed: int = 0) -> torch.Tensor:
+        """The content of content_video driven by the motion of motion_video (same batch size; any lengths)."""
+        content, _ = self.encode(content_video)
+        _, codes = self.encode(motion_video)
+        return self.decode(content, codes, steps=steps, seed=seed)
+
+    def reconstruct(self, video: torch.Tensor, steps: int | None = None, seed: int = 0) -> torch.Tensor:
+        content, codes = self.encode(video)
+        return self.decode(content, codes, steps=steps, seed=seed)
+
+    # ---- training ----------------------------------------------------------------------------------------
+    def temperature(self, step: int) -> float:
+        """Gumbel temperature: exponential from tau_start to tau_end over tau_anneal_steps, then constant."""
+        hp = self.hparams
+        progress = min(1.0, step / max(1, hp.tau_anneal_steps))
+        return hp.tau_start * (hp.tau_end / hp.tau_start) ** progress
+
+    def cross_drive(self, video: torch.Tensor, nets: Networks | None = None
+                    ) -> tuple[torch.Tensor, QuantizerOutput, torch.Tensor]:
+        """content of segment A, quantized motion of segment B, and B's latents (the reconstruction target)."""
+        encoder, quantizer, _ = nets or self.networks(ema=False)
+        z = self.codec.encode(video)  # (B, T, c, h, w)
+        if not self.hparams.cross_driving:
+            content, motion = encoder(z)
+            return content, quantizer(motion), z
+        split = self.hparams.content_frames or z.shape[1] // 2
+        if not 0 < split < z.shape[1]:
+            raise ValueError(f"content_frames={split} leaves no frames for motion in clips of {z.shape[1]} frames")
+        # Two encoder passes (METHOD 8.2 suggestion): content sees only A, motion only B, so content that copied
+        # B's per-frame motion could not exist; the model must carry B's motion through the rate-limited codes.
+        content, _ = encoder(z[:, :split])
+        _, motion = encoder(z[:, split:])
+        return content, quantizer(motion), z[:, split:]
+
+    def losses(self, video: torch.Tensor, generator: torch.Generator | None = None, ema: bool = False
+               ) -> dict[str, torch.Tensor]:
+        nets = self.networks(ema=ema)
+        content, q, target = self.cross_drive(video, nets)
+        diffusion = self.edm.training_loss(nets.denoiser, target, generator=generator, motion=q.quantized, content=content)
+        out = {"diffusion_loss": diffusion, "bits_hard": code_bits_per_frame(q.codes, self.quantizer.codebook_size)}
+        loss = diffusion
+        if q.probs is not None:
+            bits = soft_bits_per_frame(q.probs)
+            out["bits_soft"] = bits
+            out["rate_loss"] = rate_loss(bits, self.target_bits, unit=self.hparams.rate_unit, fps=self.hparams.fps)
+            loss = loss + self.hparams.rate_weight * out["rate_loss"]
+        if q.aux_loss is not None:
+            out["aux_loss"] = q.aux_loss
+            loss = loss + q.aux_loss
+        out["loss"] = loss
+        out["codes"] = q.codes
+        return out
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # A function of the step alone, so a resumed run continues the same schedule.
+        self.quantizer.temperature = self.temperature(self.global_step)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.ema is None:
+            return
+        # Short warm-up (as in common EMA implementations): early weights are forgotten quickly.
+        step = self.global_step
+        decay = min(self.hparams.ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            live = [p for name in ("encoder", "quantizer", "denoiser") for p in getattr(self, name).parameters()]
+            torch._foreach_lerp_(list(self.ema.parameters()), live, 1.0 - decay)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        video, _ = batch
+        out = self.losses(video)
+        self._log_losses("train", out, video.shape[0])
+        self.log("train/temperature", self.quantizer.temperature)
+        return out["loss"]
+
+    def validation_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
+        video, _ = batch
+        # Fixed noise per batch, so validation losses of different epochs compare like with like; the EMA networks,
+        # which are what decode() samples with.
+        generator = torch.Generator(device=video.device).manual_seed(batch_idx)
+        out = self.losses(video, generator=generator, ema=True)
+        self._log_losses("val", out, video.shape[0])
+        return {"codes": out["codes"]}
+
+    def test_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self.validation_step(batch, batch_idx)
+
+    def _log_losses(self, stage: str, out: dict[str, torch.Tensor], batch_size: int) -> None:
+        on_step = stage == "train"
+        for name, value in out.items():
+            if name == "codes":
+                continue
+            self.log(f"{stage}/{name}", value, on_step=on_step, on_epoch=not on_step, batch_size=batch_size,
+                     prog_bar=name in ("loss", "bits_soft"), sync_dist=not on_step)
+        if "bits_soft" in out:
+            self.log(f"{stage}/kbps_soft", bits_to_kbps(out["bits_soft"], self.hparams.fps), on_step=on_step,
+                     on_epoch=not on_step, batch_size=batch_size, sync_dist=not on_step)
+
+    def configure_optimizers(self) -> Any:
+        # No weight decay on codebooks, norms, biases and embeddings (all the <2-D parameters and codebooks).
+        decay, no_decay = [], []
+        for name, p in self.named_parameters():
+            if p.requires_grad:
+                (no_decay if p.ndim < 2 or "codebook" in name or "queries" in name else decay).append(p)
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.hparams.lr, betas=(0.9, 0.99),
+        )
+        warmup = max(1, self.hparams.warmup_steps)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # ---- checkpoints -------------------------------------------------------------------------------------
+    def load_stage1(self, path: str) -> None:
+        """Start from a stage-1 checkpoint; layers it lacks (the temporal ones) keep their identity init."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state)
+        try:
+            missing, unexpected = self.load_state_dict(state, strict=False)
+        except RuntimeError as error:  # shapes differ: another architecture
+            raise ValueError(f"{path} does not fit this model: {str(error).splitlines()[-1].strip()}") from None
+        bad = [k for k in missing if ".temporal_blocks." not in k] + list(unexpected)
+        if bad:
+            raise ValueError(f"{path} does not fit this model: {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
+
+    @property
+    def capacity_bits(self) -> float:
+        return float(self.quantizer.capacity_bits)
+
+    @property
+    def num_groups(self) -> int:
+        return int(self.quantizer.num_groups)
+
+
+class _eval_mode:
+    """Context manager: module in eval mode inside, its previous mode restored after."""
+
+    def __init__(self, module: nn.Module):
+        self.module, self.was_training = module, module.training
+
+    def __enter__(self) -> None:
+        self.module.eval()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.module.train(self.was_training)
+
+
+__all__ = ["BCDModule", "build_codec", "build_quantizer"]

@@ -1,0 +1,118 @@
+"""BCDModule: the public API, learning on real sprites, checkpoints and the two training stages."""
+
+import pytest
+import torch
+
+from motioncontent.systems import BCDModule
+
+TINY = dict(encoder_dim=32, encoder_depth=1, encoder_heads=2, num_content_queries=2, content_dim=16, motion_dim=8,
+            num_groups=2, codebook_size=4, target_bits_per_frame=2.0, denoiser_dim=32, denoiser_depth=1,
+            denoiser_heads=2, sample_steps=4, warmup_steps=1)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return BCDModule(**TINY)
+
+
+def test_api_shapes_and_determinism(tiny):
+    video = torch.rand(3, 8, 3, 64, 64) * 2 - 1
+    content, codes = tiny.encode(video)
+    assert content.shape == (3, 2, 16) and codes.shape == (3, 8, 2) and codes.dtype == torch.int64
+    assert codes.min() >= 0 and codes.max() < 4
+    assert torch.equal(codes, tiny.encode(video)[1])  # argmax codes at inference
+    out = tiny.decode(content, codes, seed=7)
+    assert out.shape == video.shape and out.min() >= -1 and out.max() <= 1
+    assert torch.equal(out, tiny.decode(content, codes, seed=7))
+    assert not torch.equal(out, tiny.decode(content, codes, seed=8))
+    # transfer: content of one clip, motion (any length) of another
+    assert tiny.transfer(video[:2], video[1:3, :5]).shape == (2, 5, 3, 64, 64)
+    assert tiny.reconstruct(video).shape == video.shape
+    assert tiny.training  # the API restores the mode it found
+
+
+def test_cross_driving_takes_content_and_motion_from_different_segments(tiny, monkeypatch):
+    seen = []
+    original = tiny.encoder.forward
+    monkeypatch.setattr(tiny.encoder, "forward", lambda z: seen.append(z.shape[1]) or original(z))
+    video = torch.rand(2, 8, 3, 64, 64) * 2 - 1
+    content, q, target = tiny.cross_drive(video)
+    assert seen == [4, 4] and target.shape[1] == 4 and q.codes.shape == (2, 4, 2)
+    assert torch.equal(target, tiny.codec.encode(video)[:, 4:])
+
+
+def test_temperature_anneals_from_start_to_end():
+    model = BCDModule(**TINY, tau_start=2.0, tau_end=0.5, tau_anneal_steps=100)
+    assert model.temperature(0) == pytest.approx(2.0)
+    assert model.temperature(50) == pytest.approx(1.0)
+    assert model.temperature(100) == model.temperature(10_000) == pytest.approx(0.5)
+
+
+def test_target_in_kbps_converts_with_fps():
+    assert BCDModule(**{**TINY, "target_kbps": 4.0, "fps": 25.0}).target_bits == pytest.approx(160.0)
+
+
+def test_denoising_loss_halves_on_four_sprite_clips(lpc_datamodule):
+    """Four real clips, a small model, 600 steps: the denoising loss falls below 55% of where it started.
+
+    Not asserted, because it does not hold yet: that sampling then rebuilds the clips (the model issue asks >= 25 dB
+    PSNR). At this budget reconstruction measures ~13 dB, no better than the best constant frame (sprites are mostly
+    black); see the README's Measured numbers."""
+    torch.manual_seed(0)
+    video = torch.stack([lpc_datamodule.train_set[i][0] for i in (0, 9, 18, 27)])  # 4 characters
+    model = BCDModule(encoder_dim=64, encoder_depth=2, encoder_heads=4, num_content_queries=4, content_dim=32,
+                      motion_dim=16, num_groups=4, codebook_size=8, target_bits_per_frame=6.0, denoiser_dim=192,
+                      denoiser_depth=2, denoiser_heads=4, lr=2e-3, warmup_steps=20, tau_anneal_steps=200,
+                      pixel_shift=-0.8, p_mean=0.5, p_std=1.4, ema_decay=0)
+    optimizer = model.configure_optimizers()["optimizer"]
+    losses = []
+    for step in range(600):
+        model.quantizer.temperature = model.temperature(step)
+        loss = model.losses(video)["diffusion_loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert sum(losses[-20:]) / 20 < 0.55 * sum(losses[:20]) / 20
+
+
+def test_ema_follows_the_weights_and_is_what_the_api_uses():
+    torch.manual_seed(0)
+    model = BCDModule(**TINY, ema_decay=0.5)
+    optimizer = model.configure_optimizers()["optimizer"]
+    video = torch.rand(2, 8, 3, 64, 64) * 2 - 1
+    live, ema = model.networks(ema=False), model.networks()
+    assert ema.denoiser is not live.denoiser and not any(p.requires_grad for p in model.ema.parameters())
+    before = [p.detach().clone() for p in model.ema.parameters()]
+    for _ in range(3):
+        model.losses(video)["loss"].backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        model.on_train_batch_end(None, None, 0)
+    moved = [not torch.equal(a, b) for a, b in zip(before, model.ema.parameters())]
+    assert any(moved)
+    differs = [not torch.equal(a, b) for a, b in zip(model.ema["denoiser"].parameters(), live.denoiser.parameters())]
+    assert any(differs)  # an average, not a copy
+    # The API samples with the EMA networks: corrupting them changes the output, corrupting the live ones does not.
+    content, codes = model.encode(video)
+    out = model.decode(content, codes, seed=0)
+    with torch.no_grad():
+        for p in live.denoiser.parameters():
+            p.add_(1.0)
+    assert torch.equal(model.decode(content, codes, seed=0), out)
+    assert BCDModule(**TINY, ema_decay=0).ema is None
+
+
+def test_checkpoint_reloads_and_stage2_starts_as_stage1(tmp_path, tiny):
+    path = tmp_path / "stage1.ckpt"
+    torch.save({"state_dict": tiny.state_dict(), "hyper_parameters": dict(tiny.hparams)}, path)
+    video = torch.rand(2, 6, 3, 64, 64) * 2 - 1
+    content, codes = tiny.encode(video)
+    stage2 = BCDModule(**TINY, temporal=True, stage1_checkpoint=str(path))
+    assert len(stage2.denoiser.temporal_blocks) == TINY["denoiser_depth"]
+    torch.testing.assert_close(stage2.encode(video)[0], content)
+    # Zero-initialised temporal layers: stage 2 starts as exactly the stage-1 function.
+    torch.testing.assert_close(stage2.decode(content, codes, seed=1), tiny.decode(content, codes, seed=1))
+    with pytest.raises(ValueError, match="does not fit"):
+        BCDModule(**{**TINY, "motion_dim": 16}, stage1_checkpoint=str(path))

@@ -1,0 +1,113 @@
+"""MotionContentEncoder (METHOD.md section 4) and the T5 relative position bias it uses: shapes for any
+T <= max_frames, content reads every frame, motion at t reads frame t, and no token gets an absolute time."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from motioncontent.models.encoder import MotionContentEncoder
+from motioncontent.models.layers import RelativePositionBias, relative_position_bucket
+
+C, S, K, CC, CM, MAX_T = 4, 8, 3, 16, 8, 12
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def make_encoder(**kw) -> MotionContentEncoder:
+    cfg = dict(dim=32, depth=2, heads=2, num_content_queries=K, content_dim=CC, motion_dim=CM,
+               max_frames=MAX_T, stem_channels=16)
+    cfg.update(kw)
+    return MotionContentEncoder(C, S, **cfg).eval()
+
+
+@pytest.mark.parametrize("t", [1, 4, MAX_T])
+def test_shapes_for_any_clip_length(t):
+    content, motion = make_encoder()(torch.randn(2, t, C, S, S))
+    assert content.shape == (2, K, CC)
+    assert motion.shape == (2, t, CM)
+    assert torch.isfinite(content).all() and torch.isfinite(motion).all()
+
+
+@pytest.mark.parametrize("in_size", [4, 6, 16])
+def test_conv_stem_handles_other_sizes(in_size):
+    enc = MotionContentEncoder(2, in_size, dim=32, depth=1, heads=2, num_content_queries=2, content_dim=8,
+                               motion_dim=4, max_frames=8, stem_channels=8)
+    content, motion = enc(torch.randn(1, 3, 2, in_size, in_size))
+    assert content.shape == (1, 2, 8) and motion.shape == (1, 3, 4)
+
+
+def test_too_many_frames_raises():
+    with pytest.raises(ValueError, match="max_frames"):
+        make_encoder()(torch.randn(1, MAX_T + 1, C, S, S))
+
+
+def test_wrong_latent_shape_raises():
+    with pytest.raises(ValueError, match="expected latents"):
+        make_encoder()(torch.randn(1, 2, C, S + 2, S + 2))
+
+
+def test_content_depends_on_every_frame():
+    enc = make_encoder()
+    x = torch.randn(1, 5, C, S, S)
+    content, _ = enc(x)
+    for t in range(5):
+        x2 = x.clone()
+        x2[:, t] += torch.randn_like(x2[:, t])
+        content2, _ = enc(x2)
+        assert (content2 - content).abs().max() > 1e-4, f"content ignores frame {t}"
+
+
+def test_motion_at_t_reads_frame_t_and_batch_items_stay_apart():
+    enc = make_encoder()
+    x = torch.randn(2, 4, C, S, S, requires_grad=True)
+    for t in range(4):
+        (grad,) = torch.autograd.grad(enc(x)[1][0, t].sum(), x)
+        assert grad[0, t].abs().sum() > 0, f"motion {t} has no gradient from frame {t}"
+        assert grad[1].abs().sum() == 0, "batch items leak into each other"
+
+
+def test_every_parameter_gets_a_gradient():
+    enc = make_encoder()
+    content, motion = enc(torch.randn(2, 4, C, S, S))
+    (content.square().sum() + motion.square().sum()).backward()
+    for name, p in enc.named_parameters():
+        assert p.grad is not None, name
+        assert p.grad.abs().sum() > 0, f"{name} gets a zero gradient"
+
+
+def test_attention_bias_gives_no_absolute_time():
+    enc = make_encoder()
+    t = 6
+    bias = enc.attn_bias(t)
+    assert bias.shape == (2, K + t, K + t)
+    frames = bias[:, K:, K:]
+    for i in range(t):
+        for j in range(t):
+            # Toeplitz: only the offset j - i matters
+            assert torch.equal(frames[:, i, j], frames[:, max(i - j, 0), max(j - i, 0)])
+    # rows and columns of the content queries are the same for every frame and every query
+    assert torch.equal(bias[:, :K, K:], enc.query_frame_bias[:, None, None].expand(2, K, t))
+    assert torch.equal(bias[:, K:, :K], enc.frame_query_bias[:, None, None].expand(2, t, K))
+    assert torch.equal(bias[:, :K, :K], enc.query_query_bias[:, None, None].expand(2, K, K))
+    # a shorter clip sees the same bias, cut down: nothing depends on T itself
+    assert torch.equal(enc.attn_bias(3), bias[:, : K + 3, : K + 3])
+    # past and future offsets get different buckets
+    assert not torch.equal(frames[:, 0, 1], frames[:, 1, 0])
+
+
+def test_t5_buckets_match_reference_values():
+    # hand-worked from T5's _relative_position_bucket (32 buckets, max_distance 128, bidirectional)
+    offsets = torch.tensor([0, 1, -1, 7, -8, 8, 127, -127, 500])
+    expected = torch.tensor([0, 17, 1, 23, 8, 24, 31, 15, 31])
+    assert torch.equal(relative_position_bucket(offsets, 32, 128), expected)
+    buckets = relative_position_bucket(torch.arange(-200, 201), 32, 128)
+    assert buckets.min() == 0 and buckets.max() == 31
+
+
+def test_relative_bias_rejects_a_degenerate_max_distance():
+    with pytest.raises(ValueError, match="max_distance"):
+        RelativePositionBias(2, num_buckets=32, max_distance=8)

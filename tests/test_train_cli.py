@@ -1,0 +1,61 @@
+"""Training through the command line, as `make train-sprites` runs it, on a shrunk config (configs/presets/tiny.yaml)."""
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from motioncontent.systems import BCDModule
+from test_cli import run
+
+TINY_RUN = ["--config", "configs/sprites.yaml", "--config", "configs/presets/tiny.yaml"]
+
+
+def fit(data_dir, logs, *extra):
+    return run("fit", *TINY_RUN, "--data.init_args.source=lpc", f"--data.init_args.data_dir={data_dir}",
+               f"--trainer.logger.init_args.save_dir={logs}", *extra, timeout=240)
+
+
+def scalars(run_dir):
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return set(events.Tags()["scalars"]), set(events.Tags()["images"])
+
+
+def test_fit_leaves_checkpoint_logs_and_swap_grid(lpc_datamodule, tmp_path):
+    result = fit(lpc_datamodule.data_dir, tmp_path / "logs")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp_path / "logs" / "sprites" / "version_0"
+    assert (run_dir / "config.yaml").is_file()
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    assert checkpoint.is_file()
+    for name in ("swap_grid.png", "swap_grid.gif"):
+        assert (run_dir / "samples" / name).stat().st_size > 1000
+    tags, images = scalars(run_dir)
+    assert {"train/diffusion_loss", "train/rate_loss", "train/bits_soft", "train/bits_hard", "val/loss",
+            "rate/bits_per_frame", "rate/kbps", "rate/capacity_bits_per_frame", "codebook/perplexity_mean",
+            "codebook/dead_fraction"} <= tags
+    assert {"codebook/usage", "samples/swap_grid", "samples/swap_grid_animated"} <= images
+
+    model = BCDModule.load_from_checkpoint(checkpoint, map_location="cpu")
+    assert model.hparams.encoder_dim == 32 and model.capacity_bits == pytest.approx(4.0)
+    video = torch.stack([lpc_datamodule.test_set[i][0] for i in range(2)])
+    assert model.encode(video)[1].shape == (2, 8, 2)
+
+    result = run("validate", *TINY_RUN, "--data.init_args.source=lpc", f"--data.init_args.data_dir={lpc_datamodule.data_dir}",
+                 f"--trainer.logger.init_args.save_dir={tmp_path / 'logs'}", f"--ckpt_path={checkpoint}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "val/diffusion_loss" in result.stdout
+
+
+def test_ddp_on_two_cpu_processes(lpc_datamodule, tmp_path):
+    result = fit(lpc_datamodule.data_dir, tmp_path / "logs", "--trainer.strategy=ddp", "--trainer.devices=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp_path / "logs" / "sprites" / "version_0"
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert "rate/bits_per_frame" in scalars(run_dir)[0]
+
+
+def test_bf16_mixed_precision(lpc_datamodule, tmp_path):
+    result = fit(lpc_datamodule.data_dir, tmp_path / "logs", "--trainer.precision=bf16-mixed")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "logs" / "sprites" / "version_0" / "checkpoints" / "last.ckpt").is_file()
