@@ -4,6 +4,7 @@ import logging
 
 import numpy as np
 import pytest
+import torch
 
 from motioncontent.data import SpritesDataModule
 from motioncontent.data.sprites import lpc
@@ -68,3 +69,22 @@ def test_train_loader_shuffles_and_drops_the_last_partial_batch(lpc_datamodule):
     assert len(loader) == 9  # 9000 / 1000
     first = next(iter(loader))[1]["character"][:20].numpy()
     assert not np.array_equal(first, dm.train_set.labels["character"][:20])
+
+
+def test_same_character_pairing_joins_two_motions_of_one_character(lpc_datamodule):
+    dm = SpritesDataModule(source="lpc", data_dir=str(lpc_datamodule.data_dir), pairing="same_character", batch_size=4)
+    dm.setup("fit")
+    assert dm.num_frames == 16 and len(dm.train_set) == 9000 and len(dm.test_set) == 2664
+    base = dm.train_set.clips
+    for i in (0, 123, 8999):
+        video, labels = dm.train_set[i]
+        assert video.shape == (16, 3, 64, 64)
+        torch.testing.assert_close(video[:8], base[i][0])  # the clip itself, then a partner
+        same_character = np.flatnonzero(base.labels["character"] == base[i][1]["character"])  # its 9 clips
+        partner = [k for k in same_character if torch.equal(base[k][0], video[8:])]
+        assert len(partner) == 1
+        partner_labels = base[partner[0]][1]
+        assert partner_labels["character"] == base[i][1]["character"]
+        assert partner_labels["motion"] != base[i][1]["motion"] and labels == partner_labels
+    assert next(iter(dm.train_dataloader()))[0].shape == (4, 16, 3, 64, 64)
+    assert dm.test_set[0][0].shape == (8, 3, 64, 64)  # evaluation sees single clips

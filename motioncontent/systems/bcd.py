@@ -244,7 +244,7 @@ class BCDModule(LightningModule):
         step = self.global_step
         decay = min(self.hparams.ema_decay, (1 + step) / (10 + step))
         with torch.no_grad():
-            live = [p for name in ("encoder", "quantizer", "denoiser") for p in getattr(self, name).parameters()]
+            live = [p for network in self.networks(ema=False) for p in network.parameters()]
             torch._foreach_lerp_(list(self.ema.parameters()), live, 1.0 - decay)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
