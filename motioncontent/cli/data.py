@@ -9,6 +9,7 @@ It reads the same run configs as `fit` (only their `data` section), so what it b
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -54,16 +55,12 @@ def sprites_command(argv: list[str]) -> None:
         write_preview(datamodule, cfg.preview)
         print(f"preview: {cfg.preview}")
     if cfg.export_npy:
-        from pathlib import Path
-
         for path in arrays.export_standard_arrays(datamodule.cache_dir, Path(cfg.export_npy)):
             print(f"wrote {path}")
 
 
 def write_preview(datamodule: Any, path: str, scale: int = 2) -> None:
     """PNG of the 9 motions (rows) x 8 frames (columns) of the first test character; atomic."""
-    from pathlib import Path
-
     from PIL import Image
 
     from motioncontent.data.transforms import signed_to_uint8
