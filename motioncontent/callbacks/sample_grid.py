@@ -21,7 +21,8 @@ from motioncontent.data.transforms import signed_to_uint8
 def pick_sources(dataset: Any, num_content: int, num_motion: int, scan: int = 512) -> tuple[list[int], list[int]]:
     """Indices of content sources (distinct `character` labels) and motion sources (distinct `motion` labels, from
     other characters); without labels, simply the first items."""
-    labels = [dataset[i][1] if isinstance(dataset[i], (tuple, list)) else {} for i in range(min(len(dataset), scan))]
+    items = [dataset[i] for i in range(min(len(dataset), scan))]  # each item decoded once
+    labels = [item[1] if isinstance(item, (tuple, list)) else {} for item in items]
     characters = [item.get("character", i) for i, item in enumerate(labels)]
     motions = [item.get("motion", i) for i, item in enumerate(labels)]
     content: list[int] = []
@@ -79,7 +80,6 @@ class SampleGrid(Callback):
                  seed: int = 0, fps: float = 8.0):
         self.num_content, self.num_motion = num_content, num_motion
         self.every_n_epochs, self.steps, self.seed, self.fps = every_n_epochs, steps, seed, fps
-        self.last_paths: tuple[Path, Path] | None = None
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking or ((trainer.current_epoch + 1) % self.every_n_epochs and not trainer.is_last_batch):
@@ -109,5 +109,4 @@ class SampleGrid(Callback):
             save_atomic(path, data)
         log_image(logger, "samples/swap_grid", still, step)
         log_gif(logger, "samples/swap_grid_animated", frames, step, self.fps)
-        self.last_paths = paths
         return paths

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from motioncontent.data.cache import MANIFEST, check_cache, load_or_build, read_manifest
 from motioncontent.data.sprites import arrays, lpc
-from motioncontent.data.sprites.factors import FRAME_SIZE, LABEL_NAMES, NUM_FRAMES, character_split
+from motioncontent.data.sprites.factors import FRAME_SIZE, LABEL_NAMES, NUM_FRAMES, NUM_MOTIONS, character_split
 from motioncontent.data.transforms import uint8_to_signed
 from motioncontent.errors import DataError
 
@@ -77,7 +77,7 @@ class SameCharacterPairs(Dataset):
         first, _ = self.clips[i]
         character, motion = int(self.labels["character"][i]), int(self.labels["motion"][i])
         # torch's RNG: seeded per worker by Lightning, so runs with the same seed see the same pairs.
-        others = [m for m in range(9) if m != motion and (character, m) in self.position]
+        others = [m for m in range(NUM_MOTIONS) if m != motion and (character, m) in self.position]
         if not others:
             raise DataError(f"character {character} has no clip with another motion to pair with")
         partner = others[int(torch.randint(len(others), ()))]

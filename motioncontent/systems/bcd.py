@@ -219,7 +219,7 @@ class BCDModule(LightningModule):
         nets = self.networks(ema=ema)
         content, q, target = self.cross_drive(video, nets)
         diffusion = self.edm.training_loss(nets.denoiser, target, generator=generator, motion=q.quantized, content=content)
-        out = {"diffusion_loss": diffusion, "bits_hard": code_bits_per_frame(q.codes, self.quantizer.codebook_size)}
+        out = {"diffusion_loss": diffusion, "bits_hard": code_bits_per_frame(q.codes, nets.quantizer.codebook_size)}
         loss = diffusion
         if q.probs is not None:
             bits = soft_bits_per_frame(q.probs)
