@@ -61,8 +61,7 @@ def sprites_command(argv: list[str]) -> None:
 
 def write_preview(datamodule: Any, path: str, scale: int = 2) -> None:
     """PNG of the 9 motions (rows) x 8 frames (columns) of the first test character; atomic."""
-    from PIL import Image
-
+    from motioncontent.callbacks.media import png_bytes, save_atomic
     from motioncontent.data.transforms import signed_to_uint8
 
     dataset = datamodule.test_set
@@ -71,12 +70,8 @@ def write_preview(datamodule: Any, path: str, scale: int = 2) -> None:
     rows.sort(key=lambda k: dataset.labels["motion"][dataset.indices[k]])
     frames = [signed_to_uint8(dataset[k][0]).permute(0, 2, 3, 1).numpy() for k in rows]  # each (T, H, W, C)
     grid = np.concatenate([np.concatenate(list(clip), axis=1) for clip in frames], axis=0)
-    image = Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".partial")
-    image.save(tmp, format="PNG")
-    tmp.replace(target)
+    grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)  # nearest-neighbour upscaling keeps the pixel art crisp
+    save_atomic(Path(path), png_bytes(grid))
 
 
 COMMANDS = {"sprites": sprites_command}
