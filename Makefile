@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-full train-sprites train-sprites-large data-sprites bench-data bench-model tensorboard clean
+.PHONY: help install test test-full train-sprites train-sprites-large judge-sprites eval-sprites data-sprites bench-data \
+	bench-model tensorboard clean
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-18s %s\n",$$1,$$2}'
@@ -32,6 +33,15 @@ train-sprites: $(STAMP)  ## train BCD on Sprites on this machine (CPU default, <
 
 train-sprites-large: $(STAMP)  ## train the GPU-scale Sprites config (configs/sprites_large.yaml)
 	$(VENV)/bin/motioncontent fit --config configs/sprites_large.yaml $(ARGS)
+
+judge-sprites: $(STAMP)  ## train the Sprites judge classifier -> checkpoints/judge_sprites.ckpt
+	$(VENV)/bin/motioncontent fit --config configs/judge_sprites.yaml $(ARGS)
+	$(VENV)/bin/motioncontent test --config configs/judge_sprites.yaml --ckpt_path checkpoints/judge_sprites.ckpt
+
+# The newest checkpoint of `make train-sprites` unless CKPT=... is given.
+CKPT ?= $(shell ls -t logs/sprites/version_*/checkpoints/last.ckpt 2>/dev/null | head -1)
+eval-sprites: $(STAMP)  ## score a BCD checkpoint (CKPT=..., default the newest train-sprites run) with the judge
+	$(VENV)/bin/motioncontent eval sprites --config configs/sprites.yaml --ckpt_path "$(CKPT)" $(ARGS)
 
 data-sprites: $(STAMP)  ## build (or verify) the Sprites cache; ARGS="--data.source=lpc --data.lpc_root=DIR"
 	$(VENV)/bin/motioncontent data sprites --config configs/sprites.yaml $(ARGS)

@@ -42,6 +42,21 @@ def test_cross_driving_takes_content_and_motion_from_different_segments(tiny, mo
     assert torch.equal(target, tiny.codec.encode(video)[:, 4:])
 
 
+def test_content_flip_mirrors_the_content_segment_in_training_only():
+    torch.manual_seed(0)
+    model = BCDModule(**TINY, content_flip_prob=1.0)
+    seen = []
+    original = model.encoder.forward
+    model.encoder.forward = lambda z: seen.append(z) or original(z)
+    video = torch.rand(2, 8, 3, 64, 64) * 2 - 1
+    model.cross_drive(video)
+    assert torch.equal(seen[0], model.codec.encode(video[:, :4].flip(-1)))  # content: the mirrored first half
+    assert torch.equal(seen[1], model.codec.encode(video[:, 4:]))  # motion: untouched
+    model.eval()
+    model.cross_drive(video)
+    assert torch.equal(seen[2], model.codec.encode(video[:, :4]))
+
+
 def test_temperature_anneals_from_start_to_end():
     model = BCDModule(**TINY, tau_start=2.0, tau_end=0.5, tau_anneal_steps=100)
     assert model.temperature(0) == pytest.approx(2.0)

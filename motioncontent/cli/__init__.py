@@ -1,7 +1,8 @@
-"""The `motioncontent` command: LightningCLI's fit/validate/test/predict, plus a `data` group.
+"""The `motioncontent` command: LightningCLI's fit/validate/test/predict, plus `data` and `eval` groups.
 
     motioncontent fit --config configs/sprites.yaml          # Lightning subcommands (cli/lightning_cli.py)
     motioncontent data sprites --config configs/sprites.yaml # dataset build/inspect (cli/data.py)
+    motioncontent eval sprites --config ... --ckpt_path CKPT # swap accuracies, probes (cli/evaluate.py)
 
 Errors the user can fix (MotionContentError) end the program with one line and exit code 2.
 """
@@ -14,6 +15,7 @@ import sys
 from motioncontent.errors import MotionContentError
 
 DATA_COMMAND = "data"
+EVAL_COMMAND = "eval"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,6 +27,10 @@ def main(argv: list[str] | None = None) -> None:
             from motioncontent.cli.data import data_main
 
             data_main(args[1:])
+        elif args[:1] == [EVAL_COMMAND]:
+            from motioncontent.cli.evaluate import eval_main
+
+            eval_main(args[1:])
         else:
             from motioncontent.cli.lightning_cli import lightning_main
 

@@ -8,34 +8,22 @@ It reads the same run configs as `fit` (only their `data` section), so what it b
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-from jsonargparse import ActionConfigFile, ArgumentParser
-from lightning.pytorch import LightningDataModule
+from jsonargparse import ArgumentParser
 
+from motioncontent.cli.subcommands import SPRITES_DATAMODULE, dispatch, run_config_parser
 from motioncontent.errors import MotionContentError
-
-# Top-level keys of a LightningCLI run config that the data commands accept and ignore.
-RUN_CONFIG_KEYS = ("seed_everything", "trainer", "model", "optimizer", "lr_scheduler", "ckpt_path", "weights_only")
-SPRITES_DATAMODULE = "motioncontent.data.SpritesDataModule"
 
 
 def _sprites_parser() -> ArgumentParser:
-    parser = ArgumentParser(
-        prog="motioncontent data sprites",
-        description="Build (or verify) the Sprites cache and print what it holds.",
-    )
-    parser.add_argument("--config", action=ActionConfigFile, help="run config(s); only the data section is used")
-    parser.add_subclass_arguments(LightningDataModule, "data", default={"class_path": SPRITES_DATAMODULE})
+    parser = run_config_parser("motioncontent data sprites", "Build (or verify) the Sprites cache and print what it holds.")
     parser.add_argument("--preview", type=Optional[str], default=None,
                         help="write a PNG grid: one row per motion of the first test character, one column per frame")
     parser.add_argument("--export_npy", type=Optional[str], default=None,
                         help="also write the standard float32 arrays sprites_{X,A,D}_{train,test}.npy to this folder")
-    for key in RUN_CONFIG_KEYS:
-        parser.add_argument(f"--{key}", type=Optional[Any], default=None, help="(ignored: read by fit)")
     return parser
 
 
@@ -78,11 +66,4 @@ COMMANDS = {"sprites": sprites_command}
 
 
 def data_main(argv: list[str]) -> None:
-    if not argv or argv[0] not in COMMANDS:
-        names = ", ".join(COMMANDS)
-        if argv[:1] in (["-h"], ["--help"]):
-            print(f"usage: motioncontent data {{{names}}} [--help]\n\n{__doc__}")
-            return
-        print(f"usage: motioncontent data {{{names}}} [--help]", file=sys.stderr)
-        raise SystemExit(2)
-    COMMANDS[argv[0]](argv[1:])
+    dispatch("data", COMMANDS, __doc__ or "", argv)

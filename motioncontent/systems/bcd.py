@@ -80,6 +80,9 @@ class BCDModule(LightningModule):
         denoiser_*, patch_size, temporal: the DiT; `temporal` adds the zero-initialised stage-2 layers.
         stage1_checkpoint: weights to start from (a stage-1 run when training stage 2).
         content_frames: frames of the content segment in cross-driving (default: the first half).
+        content_flip_prob: in training, mirror the content segment left-right with this probability. Appearance
+            survives a mirror, the facing direction does not, so content that carried the direction (which the
+            content and motion segments of one clip share) would mislead the denoiser: direction is left to motion.
         sampler, sample_steps: EDM sampler for decode(); lr, weight_decay, warmup_steps: AdamW with linear warm-up.
         ema_decay: decay of the weight EMA that decode(), the API and validation use (0 turns it off).
     """
@@ -122,6 +125,7 @@ class BCDModule(LightningModule):
         p_std: float = 1.2,
         cross_driving: bool = True,
         content_frames: int | None = None,
+        content_flip_prob: float = 0.0,
         sampler: Literal["euler", "heun"] = "heun",
         sample_steps: int = 18,
         lr: float = 2e-4,
@@ -208,9 +212,12 @@ class BCDModule(LightningModule):
         split = self.hparams.content_frames or z.shape[1] // 2
         if not 0 < split < z.shape[1]:
             raise ValueError(f"content_frames={split} leaves no frames for motion in clips of {z.shape[1]} frames")
+        content_z = z[:, :split]
+        if self.training and self.hparams.content_flip_prob > 0:
+            content_z = self.codec.encode(_random_hflip(video[:, :split], self.hparams.content_flip_prob))
         # Two encoder passes (METHOD 8.2 suggestion): content sees only A, motion only B, so content that copied
         # B's per-frame motion could not exist; the model must carry B's motion through the rate-limited codes.
-        content, _ = encoder(z[:, :split])
+        content, _ = encoder(content_z)
         _, motion = encoder(z[:, split:])
         return content, quantizer(motion), z[:, split:]
 
@@ -311,6 +318,12 @@ class BCDModule(LightningModule):
     @property
     def num_groups(self) -> int:
         return int(self.quantizer.num_groups)
+
+
+def _random_hflip(video: torch.Tensor, prob: float) -> torch.Tensor:
+    """video (B, T, C, H, W) with each clip mirrored left-right with probability prob (all its frames alike)."""
+    flip = torch.rand(video.shape[0], device=video.device) < prob
+    return torch.where(flip[:, None, None, None, None], video.flip(-1), video)
 
 
 class _eval_mode:
