@@ -7,7 +7,7 @@ ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-full train-sprites train-sprites-large judge-sprites eval-sprites data-sprites bench-data \
-	bench-model tensorboard clean
+	bench-model bench-sampler tensorboard clean
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-18s %s\n",$$1,$$2}'
@@ -51,6 +51,9 @@ bench-data: $(STAMP)  ## dataset build time and DataLoader throughput for both s
 
 bench-model: $(STAMP)  ## BCD training clips/s and sampling frames/s for the Sprites configs
 	$(PY) benchmarks/bcd_speed.py $(ARGS)
+
+bench-sampler: $(STAMP)  ## PSNR of Euler/Heun at 1-40 steps on a sprite memorisation probe (~1 min)
+	$(PY) benchmarks/sampler_probe.py $(ARGS)
 
 tensorboard: $(STAMP)  ## dashboards of every run under logs/
 	$(VENV)/bin/tensorboard --logdir logs --host 127.0.0.1

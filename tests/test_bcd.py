@@ -68,28 +68,46 @@ def test_target_in_kbps_converts_with_fps():
     assert BCDModule(**{**TINY, "target_kbps": 4.0, "fps": 25.0}).target_bits == pytest.approx(160.0)
 
 
-def test_denoising_loss_halves_on_four_sprite_clips(lpc_datamodule):
-    """Four real clips, a small model, 600 steps: the denoising loss falls below 55% of where it started.
-
-    Not asserted, because it does not hold yet: that sampling then rebuilds the clips (the model issue asks >= 25 dB
-    PSNR). At this budget reconstruction measures ~13 dB, no better than the best constant frame (sprites are mostly
-    black); see the README's Measured numbers."""
+def overfit_four_clips(lpc_datamodule, steps):
+    """Train a small model on four real clips (cross-driving); return the losses, and the PSNR of each clip's motion
+    half rebuilt from (content of its first half, codes of its second half) next to that of the mean frame."""
     torch.manual_seed(0)
     video = torch.stack([lpc_datamodule.train_set[i][0] for i in (0, 9, 18, 27)])  # 4 characters
     model = BCDModule(encoder_dim=64, encoder_depth=2, encoder_heads=4, num_content_queries=4, content_dim=32,
                       motion_dim=16, num_groups=4, codebook_size=8, target_bits_per_frame=6.0, denoiser_dim=192,
-                      denoiser_depth=2, denoiser_heads=4, lr=2e-3, warmup_steps=20, tau_anneal_steps=200,
-                      pixel_shift=-0.8, p_mean=0.5, p_std=1.4, ema_decay=0)
+                      denoiser_depth=2, denoiser_heads=4, lr=3e-3, warmup_steps=20, tau_anneal_steps=200,
+                      pixel_shift=-0.8, p_mean=0.5, p_std=1.4, ema_decay=0, sampler="euler", sample_steps=2)
     optimizer = model.configure_optimizers()["optimizer"]
     losses = []
-    for step in range(600):
+    for step in range(steps):
         model.quantizer.temperature = model.temperature(step)
         loss = model.losses(video)["diffusion_loss"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
+    content, _ = model.encode(video[:, :4])
+    _, codes = model.encode(video[:, 4:])
+    rebuilt, target = (model.decode(content, codes) + 1) / 2, (video[:, 4:] + 1) / 2
+    mean_frame = target.mean(dim=(0, 1), keepdim=True).expand_as(target)  # the best single image in MSE
+
+    def psnr(x):
+        return float(10 * torch.log10(1.0 / (x - target).square().mean()))
+
+    return losses, psnr(rebuilt), psnr(mean_frame)
+
+
+def test_denoising_loss_halves_on_four_sprite_clips(lpc_datamodule):
+    losses, _, _ = overfit_four_clips(lpc_datamodule, 600)
     assert sum(losses[-20:]) / 20 < 0.55 * sum(losses[:20]) / 20
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="not reached yet: 1200 steps rebuild four clips at ~20 dB (mean frame "
+                   "~18.4 dB); the model issue asks 25 dB. Strict, so reaching it turns this test red: then drop the mark")
+def test_overfit_rebuilds_four_sprite_clips_at_25_db(lpc_datamodule):
+    _, rebuilt, mean_frame = overfit_four_clips(lpc_datamodule, 1200)
+    assert rebuilt >= 25.0, (rebuilt, mean_frame)
 
 
 def test_ema_follows_the_weights_and_is_what_the_api_uses():

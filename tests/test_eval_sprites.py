@@ -114,7 +114,9 @@ def test_swap_benchmark_scores_a_disentangled_oracle_at_the_ceiling(test_subset)
     oracle = OracleSprites(test_subset)
     figures = swap_benchmark(oracle, oracle, test_subset, limit=60, batch_size=16)
     assert figures["clips"] == 60 and figures["motion_swap"]["acc"] == 1.0
+    assert figures["motion_swap"]["is"] > 8.8 and figures["motion_swap"]["h_y"] == pytest.approx(math.log(9), abs=1e-3)
     assert figures["attributes_joint_swap_acc"] == 1.0 and all(figures[f"{a}_swap_acc"] == 1.0 for a in ATTRS)
+    assert all(v == 1.0 for v in figures["judge_on_reconstruction"].values())
     assert figures["reconstruction_psnr"] == 100.0 and figures["reconstruction_ssim"] == pytest.approx(1.0)
     assert figures["bits_per_frame"] == pytest.approx(math.log2(9), abs=0.1)  # 60 clips spread over 9 motions
 
@@ -122,7 +124,7 @@ def test_swap_benchmark_scores_a_disentangled_oracle_at_the_ceiling(test_subset)
 def test_swap_benchmark_catches_motion_carried_by_content(test_subset):
     leaky = OracleSprites(test_subset, leaky=True)
     figures = swap_benchmark(leaky, leaky, test_subset, limit=60, batch_size=16)
-    assert figures["motion_swap"]["acc"] == 0.0  # every partner has another motion
+    assert figures["motion_swap"]["acc"] == 0.0  # every partner has another motion, so copying it is always wrong
     assert figures["attributes_joint_swap_acc"] == 1.0
 
 

@@ -19,7 +19,8 @@ from motioncontent.errors import MotionContentError
 
 
 def _sprites_parser() -> ArgumentParser:
-    parser = run_config_parser("motioncontent data sprites", "Build (or verify) the Sprites cache and print what it holds.")
+    parser = run_config_parser("motioncontent data sprites",
+                               "Build (or verify) the Sprites cache and print what it holds.")
     parser.add_argument("--preview", type=Optional[str], default=None,
                         help="write a PNG grid: one row per motion of the first test character, one column per frame")
     parser.add_argument("--export_npy", type=Optional[str], default=None,

@@ -1,10 +1,12 @@
 """`motioncontent eval ...`: score a trained model.
 
     motioncontent eval sprites --config configs/sprites.yaml --ckpt_path CKPT [--judge checkpoints/judge_sprites.ckpt]
-                               [--out outputs/eval_sprites] [--steps 8] [--limit N] [--probes true]
+                               [--out outputs/eval_sprites] [--steps N] [--sampler euler] [--limit N] [--probes true]
 
-Reads the `data` section of the run config (the split the model was trained on; the test split is scored) and
-writes <out>/sprites_eval.json and .md, and TensorBoard scalars under logs/eval_sprites/<run name>.
+    motioncontent eval sweep-sprites --targets 3 6 9 12 [-- <extra fit arguments>]   (eval/rate_sweep.py)
+
+`eval sprites` reads the `data` section of the run config (the split the model was trained on; the test split is
+scored) and writes <out>/sprites_eval.json and .md, and TensorBoard scalars under logs/eval_sprites/<run name>.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ def _sprites_parser() -> Any:
     parser.add_argument("--out", type=str, default="outputs/eval_sprites", help="folder for the JSON and markdown")
     parser.add_argument("--log_dir", type=Optional[str], default=None,
                         help="TensorBoard folder (default logs/eval_sprites/<checkpoint name>)")
-    parser.add_argument("--steps", type=int, default=8, help="sampler steps per generated clip")
+    parser.add_argument("--steps", type=Optional[int], default=None,
+                        help="sampler steps per generated clip (default: the model's sample_steps)")
+    parser.add_argument("--sampler", type=Optional[str], default=None, help="euler or heun (default: the model's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the swap pairing and of the sampler noise")
     parser.add_argument("--limit", type=Optional[int], default=None, help="score only the first N test clips")
     parser.add_argument("--batch_size", type=int, default=32)
@@ -49,6 +53,7 @@ def sprites_command(argv: list[str]) -> None:
     from tqdm import tqdm
 
     from motioncontent.data.sprites_datamodule import SpritesDataModule
+    from motioncontent.diffusion.samplers import SAMPLERS
     from motioncontent.eval.probes import leakage_probes
     from motioncontent.eval.report import log_scalars, write_report
     from motioncontent.eval.sprites_swap import swap_benchmark
@@ -66,6 +71,10 @@ def sprites_command(argv: list[str]) -> None:
         model = BCDModule.load_from_checkpoint(str(ckpt), map_location="cpu").eval()
     except (KeyError, TypeError, RuntimeError) as error:
         raise MotionContentError(f"{ckpt} is not a BCDModule checkpoint ({type(error).__name__}: {error})") from None
+    if cfg.sampler:
+        if cfg.sampler not in SAMPLERS:
+            raise MotionContentError(f"unknown sampler '{cfg.sampler}'; choose {' or '.join(SAMPLERS)}")
+        model.hparams.sampler = cfg.sampler
     judge = load_judge(str(judge_path))
     datamodule.prepare_data()
     datamodule.setup("test")
@@ -89,8 +98,8 @@ def sprites_command(argv: list[str]) -> None:
     except OSError as error:
         raise MotionContentError(f"cannot write the report to {out}: {error.strerror}") from None
     log_dir = Path(cfg.log_dir or Path("logs") / "eval_sprites" / ckpt.stem)
-    log_scalars(log_dir, {k: v for k, v in figures.items() if k in ("swap", "probes")}, step=int(
-        torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True).get("global_step", 0)))
+    step = int(torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True).get("global_step", 0))
+    log_scalars(log_dir, {k: v for k, v in figures.items() if k in ("swap", "probes")}, step=step)
     print(sprites_markdown(figures))
     print("wrote " + ", ".join(str(p) for p in paths) + f"; TensorBoard: {log_dir}")
 
@@ -114,15 +123,23 @@ def sprites_markdown(figures: dict[str, Any]) -> str:
         ("bits/frame (hard codes, test split)", f"{s['bits_per_frame']:.2f}",
          f"target {s['target_bits_per_frame']:g}, capacity {s['capacity_bits_per_frame']:g}"),
         ("judge on real test clips (motion)", pct(s["judge_on_real"]["motion"]), "100%"),
+        *[(f"judge on reconstructions ({name})", pct(s["judge_on_reconstruction"][name]), "100%")
+          for name in ("motion", "skin", "pants", "top", "hair")],
     ]
     for name, probe in figures.get("probes", {}).items():
         rows.append((f"probe {name.replace('_', ' ')}", pct(probe["accuracy"]), f"chance {pct(probe['chance'])}"))
-    header = (f"Sprites ({figures['data_source']}), {s['clips']} test clips, {s['steps']} sampler steps", "value",
-              "ceiling / chance")
+    title = f"Sprites ({figures['data_source']}), {s['clips']} test clips, {s['sampler']} {s['steps']} steps"
+    header = (title, "value", "ceiling / chance")
     return markdown_table(rows, header)
 
 
-COMMANDS = {"sprites": sprites_command}
+def sweep_sprites_command(argv: list[str]) -> None:
+    from motioncontent.eval.rate_sweep import sweep_main
+
+    sweep_main(argv)
+
+
+COMMANDS = {"sprites": sprites_command, "sweep-sprites": sweep_sprites_command}
 
 
 def eval_main(argv: list[str]) -> None:

@@ -54,7 +54,8 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
 
 
 def leakage_probes(model: Any, train_set: Any, test_set: Any, batch_size: int = 64) -> dict[str, dict[str, float]]:
-    """{probe: {accuracy, chance}}: content -> motion, and motion codes -> each attribute."""
+    """{probe: {accuracy, chance}}: the leakage probes content -> motion and motion codes -> each attribute, and,
+    to tell a leak-free channel from an empty one, motion codes -> motion and content -> each attribute."""
     train_content, train_codes = bcd_features(model, train_set, batch_size)
     test_content, test_codes = bcd_features(model, test_set, batch_size)
 
@@ -66,9 +67,13 @@ def leakage_probes(model: Any, train_set: Any, test_set: Any, batch_size: int = 
         accuracy = linear_probe(train_x, labels(train_set, name), test_x, labels(test_set, name), classes)
         return {"accuracy": accuracy, "chance": 1.0 / classes}
 
+    # leakage (want chance) first, then what each channel should carry (want high)
     out = {"content_to_motion": probe(train_content, test_content, "motion")}
     for name in ATTRIBUTES:
         out[f"motion_codes_to_{name}"] = probe(train_codes, test_codes, name)
+    out["motion_codes_to_motion"] = probe(train_codes, test_codes, "motion")
+    for name in ATTRIBUTES:
+        out[f"content_to_{name}"] = probe(train_content, test_content, name)
     return out
 
 
