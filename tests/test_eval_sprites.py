@@ -67,7 +67,7 @@ class OracleSprites(torch.nn.Module):
         self.dummy = torch.nn.Parameter(torch.zeros(1))  # the benchmark finds the device through parameters
         self.labels_of = {}
         for dataset in datasets:
-            labels = {name: np.asarray(v)[dataset.indices] for name, v in dataset.labels.items()}
+            labels = {name: dataset.label(name) for name in dataset.labels}
             for k in range(len(dataset)):
                 self.labels_of[self._hash(dataset[k][0])] = {name: int(v[k]) for name, v in labels.items()}
         first = [self.labels_of[self._hash(self.dataset[k][0])] for k in range(len(self.dataset))]

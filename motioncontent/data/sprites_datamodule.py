@@ -52,6 +52,10 @@ class SpritesDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
+    def label(self, name: str) -> np.ndarray:
+        """The `name` label of every item of this dataset, in item order (labels holds the whole split's)."""
+        return self.labels[name][self.indices]
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, int]]:
         j = self.indices[i]
         clip = torch.from_numpy(np.array(self.video[j])).permute(0, 3, 1, 2)  # (T, C, H, W) uint8
@@ -66,7 +70,7 @@ class SameCharacterPairs(Dataset):
 
     def __init__(self, clips: SpritesDataset):
         self.clips = clips
-        labels = {name: values[clips.indices] for name, values in clips.labels.items()}
+        labels = {name: clips.label(name) for name in clips.labels}
         self.position = {(int(c), int(m)): k for k, (c, m) in enumerate(zip(labels["character"], labels["motion"]))}
         self.labels = labels
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -60,7 +59,7 @@ def leakage_probes(model: Any, train_set: Any, test_set: Any, batch_size: int = 
     test_content, test_codes = bcd_features(model, test_set, batch_size)
 
     def labels(dataset: Any, name: str) -> torch.Tensor:
-        return torch.from_numpy(np.asarray(dataset.labels[name])[dataset.indices]).long()
+        return torch.from_numpy(dataset.label(name)).long()
 
     def probe(train_x: torch.Tensor, test_x: torch.Tensor, name: str) -> dict[str, float]:
         classes = JUDGE_HEADS[name]

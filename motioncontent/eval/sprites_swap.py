@@ -47,10 +47,6 @@ def _videos(dataset: Any, items: np.ndarray, device: torch.device) -> torch.Tens
     return torch.stack([dataset[int(k)][0] for k in items]).to(device)
 
 
-def _labels(dataset: Any, name: str) -> np.ndarray:
-    return np.asarray(dataset.labels[name])[dataset.indices]
-
-
 @torch.no_grad()
 def swap_benchmark(
     model: Any,
@@ -68,7 +64,7 @@ def swap_benchmark(
     split (a quick look; the reported figures use all of them).
     """
     device = next(judge.parameters()).device
-    labels = {name: _labels(dataset, name) for name in ("character", "motion", *ATTRIBUTES)}
+    labels = {name: dataset.label(name) for name in ("character", "motion", *ATTRIBUTES)}
     characters, motions = labels["character"], labels["motion"]
     partners = swap_pairing(characters, motions, seed)
     n = len(partners) if limit is None else min(limit, len(partners))
