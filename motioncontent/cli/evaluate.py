@@ -92,28 +92,29 @@ def sprites_command(argv: list[str]) -> None:
         figures["probes"] = leakage_probes(model, datamodule.train_set, datamodule.test_set)
     figures["seconds"] = round(time.time() - started, 1)
 
-    out = Path(cfg.out)
+    out, table = Path(cfg.out), sprites_markdown(figures)
     try:
-        paths = write_report(out, "sprites_eval", figures, sprites_markdown(figures))
+        paths = write_report(out, "sprites_eval", figures, table)
     except OSError as error:
         raise MotionContentError(f"cannot write the report to {out}: {error.strerror}") from None
     log_dir = Path(cfg.log_dir or Path("logs") / "eval_sprites" / ckpt.stem)
     step = int(torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True).get("global_step", 0))
     log_scalars(log_dir, {k: v for k, v in figures.items() if k in ("swap", "probes")}, step=step)
-    print(sprites_markdown(figures))
+    print(table)
     print("wrote " + ", ".join(str(p) for p in paths) + f"; TensorBoard: {log_dir}")
 
 
 def sprites_markdown(figures: dict[str, Any]) -> str:
     """The figures as one markdown table, with each metric's ceiling or chance level."""
     from motioncontent.eval.report import markdown_table
+    from motioncontent.systems.judge import ATTRIBUTES
 
     s = figures["swap"]
     pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
     rows = [
         ("motion swap accuracy (vs driving clip)", pct(s["motion_swap"]["acc"]), "100%"),
         *[(f"{name} swap accuracy (vs content clip)", pct(s[f"{name}_swap_acc"]), "100%")
-          for name in ("skin", "pants", "top", "hair")],
+          for name in ATTRIBUTES],
         ("joint attribute swap accuracy", pct(s["attributes_joint_swap_acc"]), "100%"),
         ("IS (motion head)", f"{s['motion_swap']['is']:.3f}", "9"),
         ("H(y|x)", f"{s['motion_swap']['h_y_given_x']:.3f}", "0"),
@@ -124,7 +125,7 @@ def sprites_markdown(figures: dict[str, Any]) -> str:
          f"target {s['target_bits_per_frame']:g}, capacity {s['capacity_bits_per_frame']:g}"),
         ("judge on real test clips (motion)", pct(s["judge_on_real"]["motion"]), "100%"),
         *[(f"judge on reconstructions ({name})", pct(s["judge_on_reconstruction"][name]), "100%")
-          for name in ("motion", "skin", "pants", "top", "hair")],
+          for name in ("motion", *ATTRIBUTES)],
     ]
     for name, probe in figures.get("probes", {}).items():
         rows.append((f"probe {name.replace('_', ' ')}", pct(probe["accuracy"]), f"chance {pct(probe['chance'])}"))
