@@ -6,18 +6,19 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-full train-sprites train-sprites-large judge-sprites eval-sprites data-sprites bench-data \
-	bench-model bench-sampler tensorboard clean
+.PHONY: help install test test-full train-sprites train-sprites-large judge-sprites eval-sprites sweep-sprites data-sprites bench-data \
+	bench-model bench-sampler train-talking-heads data-talking-heads bench-talking-heads tensorboard clean
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-18s %s\n",$$1,$$2}'
 
 # torch first, pinned (a CPU wheel here; the usual build on a user's machine), then the project in editable
 # mode through constraints.txt so nothing can swap torch. Re-runs do nothing until pyproject.toml changes.
+# The `faces` extra (mediapipe, for face crops and the real-clip tests) holds protobuf < 5 and tensorboard < 2.21.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -c constraints.txt torch==2.13.0
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,faces]'
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install the project (done by every target on first use)
@@ -43,6 +44,11 @@ CKPT ?= $(shell ls -t logs/sprites/version_*/checkpoints/last.ckpt 2>/dev/null |
 eval-sprites: $(STAMP)  ## score a BCD checkpoint (CKPT=..., default the newest train-sprites run) with the judge
 	$(VENV)/bin/motioncontent eval sprites --config configs/sprites.yaml --ckpt_path "$(CKPT)" $(ARGS)
 
+# Each target trains the default config (~30 min here), then scores it; re-running skips finished targets.
+TARGETS ?= 3 6 9 12
+sweep-sprites: $(STAMP)  ## rate sweep: train + score configs/sprites.yaml at TARGETS bits/frame -> outputs/sweep_sprites
+	$(VENV)/bin/motioncontent eval sweep-sprites --targets $(TARGETS) $(ARGS)
+
 data-sprites: $(STAMP)  ## build (or verify) the Sprites cache; ARGS="--data.source=lpc --data.lpc_root=DIR"
 	$(VENV)/bin/motioncontent data sprites --config configs/sprites.yaml $(ARGS)
 
@@ -54,6 +60,17 @@ bench-model: $(STAMP)  ## BCD training clips/s and sampling frames/s for the Spr
 
 bench-sampler: $(STAMP)  ## PSNR of Euler/Heun at 1-40 steps on a sprite memorisation probe (~1 min)
 	$(PY) benchmarks/sampler_probe.py $(ARGS)
+
+train-talking-heads: $(STAMP)  ## train BCD on synthetic talking heads (CPU, <= 30 min); ARGS to override
+	$(VENV)/bin/motioncontent fit --config configs/talking_heads.yaml $(ARGS)
+
+# SRC: a folder of videos or a .txt list; DST defaults to data/talking_heads/<SRC name>.
+data-talking-heads: $(STAMP)  ## preprocess your videos: SRC=dir [DST=dir] [ARGS="--size 128 --crop detect"]
+	@test -n "$(SRC)" || { echo "usage: make data-talking-heads SRC=path/to/videos [DST=cache_dir] [ARGS=...]" >&2; exit 2; }
+	$(VENV)/bin/motioncontent data talking-heads --src "$(SRC)" $(if $(DST),--dst "$(DST)") $(ARGS)
+
+bench-talking-heads: $(STAMP)  ## talking-head preprocessing frames/s (with and without detection), loader clips/s
+	$(PY) benchmarks/talking_heads_data.py $(ARGS)
 
 tensorboard: $(STAMP)  ## dashboards of every run under logs/
 	$(VENV)/bin/tensorboard --logdir logs --host 127.0.0.1

@@ -34,6 +34,8 @@ def pick_sources(dataset: Any, num_content: int, num_motion: int, scan: int = 51
     for i, move in enumerate(motions):
         if len(motion) < num_motion and characters[i] not in taken and move not in {motions[j] for j in motion}:
             motion.append(i)
+    if not motion:  # every character is a content source (a validation set of few people): other items, or itself
+        motion = [i for i in range(len(items)) if i not in content][:num_motion] or content[:num_motion]
     return content, motion
 
 

@@ -2,6 +2,7 @@
 
     motioncontent fit --config configs/sprites.yaml          # Lightning subcommands (cli/lightning_cli.py)
     motioncontent data sprites --config configs/sprites.yaml # dataset build/inspect (cli/data.py)
+    motioncontent data talking-heads --src VIDEOS --dst DIR  # preprocess your own talking-head videos
     motioncontent eval sprites --config ... --ckpt_path CKPT # swap accuracies, probes (cli/evaluate.py)
 
 Errors the user can fix (MotionContentError) end the program with one line and exit code 2.

@@ -1,11 +1,15 @@
-"""Data: LightningDataModules, their datasets and sources, dataset caches, and (later) video I/O.
+"""Data: LightningDataModules, their datasets and sources, dataset caches, and video I/O.
 
 - sprites_datamodule.py: SpritesDataModule (LPC benchmark, procedural sprites, standard arrays)
 - sprites/: the Sprites factor structure and its sources (lpc.py, procedural.py, arrays.py)
+- talking_heads_datamodule.py: TalkingHeadDataModule (synthetic faces, or your own videos)
+- talking_heads/: talking-head preprocessing (face crops, clip cache) and the synthetic faces
+- video_io.py: PyAV decoding resampled to a target fps, frame folders, writing
 - cache.py: verified, atomically written dataset caches with a manifest
 - transforms.py: the uint8 <-> [-1, 1] pixel convention
 """
 
 from motioncontent.data.sprites_datamodule import SpritesDataModule
+from motioncontent.data.talking_heads_datamodule import TalkingHeadDataModule
 
-__all__ = ["SpritesDataModule"]
+__all__ = ["SpritesDataModule", "TalkingHeadDataModule"]

@@ -65,12 +65,13 @@ def _remove_abandoned_builds(directory: Path) -> None:
     """Delete temporary folders left by builds whose process no longer runs (e.g. killed with SIGKILL)."""
     for tmp in directory.parent.glob(f"{directory.name}{_TMP_MARK}*"):
         pid = tmp.name.split(_TMP_MARK, 1)[1].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and _process_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and process_alive(int(pid)):
             continue
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (a lock or temporary folder whose owner died can be taken over)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
