@@ -57,6 +57,28 @@ def test_content_flip_mirrors_the_content_segment_in_training_only():
     assert torch.equal(seen[2], model.codec.encode(video[:, :4]))
 
 
+def test_content_shuffle_and_motion_colour_views_reach_the_right_pass():
+    torch.manual_seed(0)
+    model = BCDModule(**TINY, content_shuffle_patch=8, motion_permute_channels=True)
+    seen = []
+    original = model.encoder.forward
+    model.encoder.forward = lambda z: seen.append(z) or original(z)
+    video = torch.rand(16, 8, 3, 64, 64) * 2 - 1
+    model.cross_drive(video)
+    content_z, motion_z = seen
+    assert not torch.equal(content_z, model.codec.encode(video[:, :4]))  # content: tiles shuffled
+    assert torch.allclose(content_z.sum(dim=(3, 4)), model.codec.encode(video[:, :4]).sum(dim=(3, 4)), atol=1e-3)
+    colours = model.codec.decode(motion_z)
+    assert torch.allclose(colours.sum(dim=2), video[:, 4:].sum(dim=2), atol=1e-5)  # motion: channels reordered
+    assert not torch.equal(colours, video[:, 4:])
+    # inference: one fixed shuffle for content, real frames for motion, so encode() is deterministic
+    content, codes = model.encode(video[:2])
+    assert torch.equal(content, model.encode(video[:2])[0])
+    plain = BCDModule(**TINY)
+    plain.load_state_dict(model.state_dict())
+    assert torch.equal(codes, plain.encode(video[:2])[1]) and not torch.equal(content, plain.encode(video[:2])[0])
+
+
 def test_temperature_anneals_from_start_to_end():
     model = BCDModule(**TINY, tau_start=2.0, tau_end=0.5, tau_anneal_steps=100)
     assert model.temperature(0) == pytest.approx(2.0)

@@ -26,11 +26,13 @@ from torch import nn
 from motioncontent.diffusion.edm import EDM, edm_denoiser
 from motioncontent.diffusion.samplers import SAMPLERS, initial_noise
 from motioncontent.models.baseline_quantizers import FSQQuantizer, VQQuantizer
+from motioncontent.models.contrastive import content_info_nce
 from motioncontent.models.dit import DiTDenoiser
 from motioncontent.models.encoder import MotionContentEncoder
 from motioncontent.models.frame_codec import FrameCodec, PixelCodec
 from motioncontent.models.quantizer import GroupGumbelQuantizer, QuantizerOutput
 from motioncontent.models.rate import bits_to_kbps, code_bits_per_frame, kbps_to_bits, rate_loss, soft_bits_per_frame
+from motioncontent.models.views import permute_channels, random_hflip, shuffle_patches
 
 
 def build_codec(name: str, channels: int, image_size: int, pixel_unshuffle: int, pixel_shift: float) -> FrameCodec:
@@ -68,7 +70,8 @@ class BCDModule(LightningModule):
         reconstruct(video, steps=None, seed=0) -> video through its own content and motion
 
     Args (sizes; see configs/sprites.yaml for a commented set):
-        image_size, channels, fps: the data (linked from the DataModule by the CLI); fps converts bits to kbps.
+        image_size, channels, fps: those of the data (the run config sets model and data alike; the talking-head
+            data module checks image_size); fps converts bits to kbps.
         codec, pixel_unshuffle, pixel_shift: frame codec; `pixel` with unshuffle 4 turns 64x64x3 into 16x16x48
             latents of (pixels - pixel_shift), so mostly-black frames can be centred for EDM.
         encoder_*: transformer over one token per frame with `num_content_queries` content queries.
@@ -83,6 +86,13 @@ class BCDModule(LightningModule):
         content_flip_prob: in training, mirror the content segment left-right with this probability. Appearance
             survives a mirror, the facing direction does not, so content that carried the direction (which the
             content and motion segments of one clip share) would mislead the denoiser: direction is left to motion.
+        content_shuffle_patch: when > 0, content is always read from frames cut into tiles of this many pixels and
+            shuffled (a fresh shuffle per frame in training, one fixed shuffle at inference): the palette survives,
+            pose and facing do not, so content cannot carry motion (models/views.py).
+        motion_permute_channels: in training, the motion pass reads the clip with its colour channels in a random
+            order, so the motion codes cannot carry colour.
+        content_nce_weight: weight of an InfoNCE loss that makes the content of a clip's two segments agree and
+            differ from other clips' (models/contrastive.py): a direct signal for the content encoder (0: off).
         sampler, sample_steps: EDM sampler for decode(); lr, weight_decay, warmup_steps: AdamW with linear warm-up.
         ema_decay: decay of the weight EMA that decode(), the API and validation use (0 turns it off).
     """
@@ -126,6 +136,9 @@ class BCDModule(LightningModule):
         cross_driving: bool = True,
         content_frames: int | None = None,
         content_flip_prob: float = 0.0,
+        content_shuffle_patch: int = 0,
+        motion_permute_channels: bool = False,
+        content_nce_weight: float = 0.0,
         sampler: Literal["euler", "heun"] = "heun",
         sample_steps: int = 18,
         lr: float = 2e-4,
@@ -167,6 +180,8 @@ class BCDModule(LightningModule):
         nets = self.networks()
         with _eval_mode(self):
             content, motion = nets.encoder(self.codec.encode(video))
+            if self.hparams.content_shuffle_patch:
+                content, _ = nets.encoder(self.codec.encode(self.content_view(video)))
             return content, nets.quantizer(motion).codes
 
     @torch.no_grad()
@@ -201,6 +216,16 @@ class BCDModule(LightningModule):
         progress = min(1.0, step / max(1, hp.tau_anneal_steps))
         return hp.tau_start * (hp.tau_end / hp.tau_start) ** progress
 
+    def content_view(self, video: torch.Tensor) -> torch.Tensor:
+        """What the content pass reads of a clip: random views in training, a fixed one at inference."""
+        hp = self.hparams
+        if self.training and hp.content_flip_prob > 0:
+            video = random_hflip(video, hp.content_flip_prob)
+        if hp.content_shuffle_patch:
+            generator = None if self.training else torch.Generator().manual_seed(0)
+            video = shuffle_patches(video, hp.content_shuffle_patch, generator)
+        return video
+
     def cross_drive(self, video: torch.Tensor, nets: Networks | None = None
                     ) -> tuple[torch.Tensor, QuantizerOutput, torch.Tensor]:
         """content of segment A, quantized motion of segment B, and B's latents (the reconstruction target)."""
@@ -212,13 +237,15 @@ class BCDModule(LightningModule):
         split = self.hparams.content_frames or z.shape[1] // 2
         if not 0 < split < z.shape[1]:
             raise ValueError(f"content_frames={split} leaves no frames for motion in clips of {z.shape[1]} frames")
-        content_z = z[:, :split]
-        if self.training and self.hparams.content_flip_prob > 0:
-            content_z = self.codec.encode(_random_hflip(video[:, :split], self.hparams.content_flip_prob))
+        content_video = self.content_view(video[:, :split])
+        content_z = z[:, :split] if content_video is video[:, :split] else self.codec.encode(content_video)
+        motion_z = z[:, split:]
+        if self.training and self.hparams.motion_permute_channels:
+            motion_z = self.codec.encode(permute_channels(video[:, split:]))
         # Two encoder passes (METHOD 8.2 suggestion): content sees only A, motion only B, so content that copied
         # B's per-frame motion could not exist; the model must carry B's motion through the rate-limited codes.
         content, _ = encoder(content_z)
-        _, motion = encoder(z[:, split:])
+        _, motion = encoder(motion_z)
         return content, quantizer(motion), z[:, split:]
 
     def losses(self, video: torch.Tensor, generator: torch.Generator | None = None, ema: bool = False
@@ -228,6 +255,11 @@ class BCDModule(LightningModule):
         diffusion = self.edm.training_loss(nets.denoiser, target, generator=generator, motion=q.quantized, content=content)
         out = {"diffusion_loss": diffusion, "bits_hard": code_bits_per_frame(q.codes, nets.quantizer.codebook_size)}
         loss = diffusion
+        if self.hparams.content_nce_weight > 0 and self.hparams.cross_driving:
+            split = self.hparams.content_frames or video.shape[1] // 2
+            other, _ = nets.encoder(self.codec.encode(self.content_view(video[:, split:])))
+            out["content_nce"] = content_info_nce(content, other)
+            loss = loss + self.hparams.content_nce_weight * out["content_nce"]
         if q.probs is not None:
             bits = soft_bits_per_frame(q.probs)
             out["bits_soft"] = bits
@@ -318,12 +350,6 @@ class BCDModule(LightningModule):
     @property
     def num_groups(self) -> int:
         return int(self.quantizer.num_groups)
-
-
-def _random_hflip(video: torch.Tensor, prob: float) -> torch.Tensor:
-    """video (B, T, C, H, W) with each clip mirrored left-right with probability prob (all its frames alike)."""
-    flip = torch.rand(video.shape[0], device=video.device) < prob
-    return torch.where(flip[:, None, None, None, None], video.flip(-1), video)
 
 
 class _eval_mode:
