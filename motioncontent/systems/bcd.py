@@ -226,6 +226,13 @@ class BCDModule(LightningModule):
             video = shuffle_patches(video, hp.content_shuffle_patch, generator)
         return video
 
+    def content_split(self, num_frames: int) -> int:
+        """Frames of the content segment A in cross-driving; the rest are the motion segment B."""
+        split = self.hparams.content_frames or num_frames // 2
+        if not 0 < split < num_frames:
+            raise ValueError(f"content_frames={split} leaves no frames for motion in clips of {num_frames} frames")
+        return split
+
     def cross_drive(self, video: torch.Tensor, nets: Networks | None = None
                     ) -> tuple[torch.Tensor, QuantizerOutput, torch.Tensor]:
         """content of segment A, quantized motion of segment B, and B's latents (the reconstruction target)."""
@@ -234,11 +241,10 @@ class BCDModule(LightningModule):
         if not self.hparams.cross_driving:
             content, motion = encoder(z)
             return content, quantizer(motion), z
-        split = self.hparams.content_frames or z.shape[1] // 2
-        if not 0 < split < z.shape[1]:
-            raise ValueError(f"content_frames={split} leaves no frames for motion in clips of {z.shape[1]} frames")
-        content_video = self.content_view(video[:, :split])
-        content_z = z[:, :split] if content_video is video[:, :split] else self.codec.encode(content_video)
+        split = self.content_split(z.shape[1])
+        segment_a = video[:, :split]
+        content_video = self.content_view(segment_a)  # the same tensor when no view applies
+        content_z = z[:, :split] if content_video is segment_a else self.codec.encode(content_video)
         motion_z = z[:, split:]
         if self.training and self.hparams.motion_permute_channels:
             motion_z = self.codec.encode(permute_channels(video[:, split:]))
@@ -256,7 +262,7 @@ class BCDModule(LightningModule):
         out = {"diffusion_loss": diffusion, "bits_hard": code_bits_per_frame(q.codes, nets.quantizer.codebook_size)}
         loss = diffusion
         if self.hparams.content_nce_weight > 0 and self.hparams.cross_driving:
-            split = self.hparams.content_frames or video.shape[1] // 2
+            split = self.content_split(video.shape[1])
             other, _ = nets.encoder(self.codec.encode(self.content_view(video[:, split:])))
             out["content_nce"] = content_info_nce(content, other)
             loss = loss + self.hparams.content_nce_weight * out["content_nce"]
