@@ -119,7 +119,7 @@ def _talking_heads_parser() -> ArgumentParser:
 
 def talking_heads_command(argv: list[str]) -> None:
     from motioncontent.data.talking_heads.face_crop import CropSettings
-    from motioncontent.data.talking_heads.preprocess import PreprocessSettings, preprocess
+    from motioncontent.data.talking_heads.preprocess import PreprocessSettings, default_cache_dir, preprocess
 
     cfg = _talking_heads_parser().parse_args(argv)
     if cfg.size < 8 or cfg.fps <= 0 or cfg.clip_len < 1:
@@ -131,7 +131,7 @@ def talking_heads_command(argv: list[str]) -> None:
     settings = PreprocessSettings(fps=cfg.fps, size=cfg.size, crop=cfg.crop, clip_len=cfg.clip_len,
                                   max_clip_frames=cfg.max_clip_frames, frames_fps=cfg.frames_fps,
                                   detector_model=cfg.detector_model, min_confidence=cfg.min_confidence, face=face)
-    dst = Path(cfg.dst) if cfg.dst else Path("data") / "talking_heads" / Path(cfg.src.rstrip("/")).stem
+    dst = Path(cfg.dst) if cfg.dst else default_cache_dir(cfg.src)
     result = preprocess(cfg.src, dst, settings, workers=cfg.workers, identity_level=cfg.identity_level,
                         identity_regex=cfg.identity_regex, progress=cfg.progress)
     print(result.summary)

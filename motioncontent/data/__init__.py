@@ -5,6 +5,7 @@
 - talking_heads_datamodule.py: TalkingHeadDataModule (synthetic faces, or your own videos)
 - talking_heads/: talking-head preprocessing (face crops, clip cache) and the synthetic faces
 - video_io.py: PyAV decoding resampled to a target fps, frame folders, writing
+- loaders.py: ClipLoaders, the train/val/test/predict DataLoaders both DataModules hand to Lightning
 - cache.py: verified, atomically written dataset caches with a manifest
 - transforms.py: the uint8 <-> [-1, 1] pixel convention
 """

@@ -13,11 +13,11 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities import rank_zero_info
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from motioncontent.data.cache import MANIFEST, check_cache, load_or_build, read_manifest
+from motioncontent.data.loaders import ClipLoaders
 from motioncontent.data.sprites import arrays, lpc
 from motioncontent.data.sprites.factors import FRAME_SIZE, LABEL_NAMES, NUM_FRAMES, NUM_MOTIONS, character_split
 from motioncontent.data.transforms import uint8_to_signed
@@ -89,7 +89,7 @@ class SameCharacterPairs(Dataset):
         return torch.cat([first, second]), labels
 
 
-class SpritesDataModule(LightningDataModule):
+class SpritesDataModule(ClipLoaders):
     """Sprites clips of 8 frames at 64x64 with motion and content labels.
 
     Args:
@@ -229,29 +229,6 @@ class SpritesDataModule(LightningDataModule):
             self.train_set, self.val_set = train, self.test_set
         if self.pairing == "same_character":  # test and predict keep single clips: evaluation sees real clips
             self.train_set, self.val_set = SameCharacterPairs(self.train_set), SameCharacterPairs(self.val_set)
-
-    def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=train,
-            drop_last=train,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, train=False)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, train=False)
 
     def summary(self) -> str:
         """A few lines on what was built: source, cache, counts, build time."""

@@ -18,21 +18,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities import rank_zero_info
-from torch.utils.data import DataLoader
 
 from motioncontent.data.cache import load_or_build, read_manifest
+from motioncontent.data.loaders import ClipLoaders
 from motioncontent.data.talking_heads.clips import Clip, ClipWindows, split_identities
 from motioncontent.data.talking_heads.face_crop import CropSettings
-from motioncontent.data.talking_heads.preprocess import MANIFEST_NAME, PreprocessSettings, default_workers, preprocess
+from motioncontent.data.talking_heads.preprocess import (MANIFEST_NAME, PreprocessSettings, default_cache_dir,
+                                                        default_workers, preprocess)
 from motioncontent.data.talking_heads.sources import identity_of
 from motioncontent.errors import DataError
 
 Source = Literal["synthetic", "folder"]
 
 
-class TalkingHeadDataModule(LightningDataModule):
+class TalkingHeadDataModule(ClipLoaders):
     """Talking-head clips of `num_frames` frames at `image_size` px and `fps`.
 
     Args:
@@ -97,7 +97,7 @@ class TalkingHeadDataModule(LightningDataModule):
         if source == "synthetic":
             self.cache_dir = self.data_dir / "talking_heads" / f"synthetic_{image_size}"
         else:
-            self.cache_dir = Path(cache_dir) if cache_dir else self.data_dir / "talking_heads" / Path(root or "").stem
+            self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir(root or "", self.data_dir)
         self.manifest: dict[str, Any] | None = None
 
     # ---- building --------------------------------------------------------------------------------------------
@@ -190,24 +190,6 @@ class TalkingHeadDataModule(LightningDataModule):
             if name in hparams and hparams[name] != ours:
                 raise DataError(f"model.{name}={hparams[name]} but the talking-head data has {name}={ours}; "
                                 f"set both to the same value")
-
-    # ---- loaders ---------------------------------------------------------------------------------------------
-    def _loader(self, dataset: ClipWindows, train: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=train, drop_last=train and
-                          len(dataset) >= self.batch_size, num_workers=self.num_workers, pin_memory=self.pin_memory,
-                          persistent_workers=self.num_workers > 0)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, train=False)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, train=False)
 
     def summary(self) -> str:
         """A few lines on what is loaded: source, cache, identities and windows per split."""

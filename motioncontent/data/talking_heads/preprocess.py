@@ -52,6 +52,11 @@ def default_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
+def default_cache_dir(src: str | Path, data_dir: str | Path = "data") -> Path:
+    """Where the clips of `src` (a folder or a .txt list) go when no --dst / cache_dir is given."""
+    return Path(data_dir) / "talking_heads" / Path(src).stem
+
+
 # ---- records: the commit point of each input ------------------------------------------------------------------
 def _source_stat(item: InputItem) -> list[int]:
     stat = item.path.stat()
