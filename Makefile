@@ -7,7 +7,8 @@ ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-full train-sprites train-sprites-large judge-sprites eval-sprites sweep-sprites data-sprites bench-data \
-	bench-model bench-sampler train-talking-heads data-talking-heads bench-talking-heads tensorboard clean
+	bench-model bench-sampler train-talking-heads data-talking-heads bench-talking-heads train-autoencoder-sprites \
+	train-autoencoder-talking-heads eval-autoencoder bench-latents tensorboard clean
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-18s %s\n",$$1,$$2}'
@@ -18,7 +19,7 @@ help:  ## list targets
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -c constraints.txt torch==2.13.0
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,faces]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,faces,diffusers]'
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install the project (done by every target on first use)
@@ -61,8 +62,31 @@ bench-model: $(STAMP)  ## BCD training clips/s and sampling frames/s for the Spr
 bench-sampler: $(STAMP)  ## PSNR of Euler/Heun at 1-40 steps on a sprite memorisation probe (~1 min)
 	$(PY) benchmarks/sampler_probe.py $(ARGS)
 
-train-talking-heads: $(STAMP)  ## train BCD on synthetic talking heads (CPU, <= 30 min); ARGS to override
-	$(VENV)/bin/motioncontent fit --config configs/talking_heads.yaml $(ARGS)
+# SIZE=64 (default): pixel space, configs/talking_heads.yaml. SIZE=128: on the latents of the frame autoencoder
+# (configs/talking_heads_128.yaml), which `make train-autoencoder-talking-heads` must have trained first.
+SIZE ?= 64
+train-talking-heads: $(STAMP)  ## train BCD on synthetic talking heads (CPU); SIZE=128 on codec latents; ARGS to override
+	$(VENV)/bin/motioncontent fit --config configs/talking_heads$(if $(filter 128,$(SIZE)),_128).yaml $(ARGS)
+
+train-autoencoder-sprites: $(STAMP)  ## train the Sprites frame codec -> checkpoints/autoencoder_sprites.ckpt
+	$(VENV)/bin/motioncontent fit --config configs/autoencoder_sprites.yaml $(ARGS)
+
+train-autoencoder-talking-heads: $(STAMP)  ## train the 128 px talking-head codec -> checkpoints/autoencoder_talking_heads_128.ckpt
+	$(VENV)/bin/motioncontent fit --config configs/autoencoder_talking_heads.yaml $(ARGS)
+
+# CODEC=talking-heads (default; also scores the real sample clips in ../shared/talking_heads) or CODEC=sprites.
+CODEC ?= talking-heads
+eval-autoencoder: $(STAMP)  ## codec-only PSNR/SSIM on held-out frames (CODEC=talking-heads|sprites); ARGS="--bcd CKPT"
+ifeq ($(CODEC),sprites)
+	$(PY) benchmarks/codec_quality.py --codec checkpoints/autoencoder_sprites.ckpt \
+		--data_config configs/autoencoder_sprites.yaml $(ARGS)
+else
+	$(PY) benchmarks/codec_quality.py --codec checkpoints/autoencoder_talking_heads_128.ckpt \
+		--data_config configs/autoencoder_talking_heads.yaml --real ../shared/talking_heads $(ARGS)
+endif
+
+bench-latents: $(STAMP)  ## BCD training clips/s at 128 px: pixel codec vs latent codec (on the fly, cached)
+	$(PY) benchmarks/latent_speed.py $(ARGS)
 
 # SRC: a folder of videos or a .txt list; DST defaults to data/talking_heads/<SRC name>.
 data-talking-heads: $(STAMP)  ## preprocess your videos: SRC=dir [DST=dir] [ARGS="--size 128 --crop detect"]
@@ -71,6 +95,18 @@ data-talking-heads: $(STAMP)  ## preprocess your videos: SRC=dir [DST=dir] [ARGS
 
 bench-talking-heads: $(STAMP)  ## talking-head preprocessing frames/s (with and without detection), loader clips/s
 	$(PY) benchmarks/talking_heads_data.py $(ARGS)
+
+# Issue 7: the motion prior, motion transfer and the motion bitstream on the talking-head model. BCD defaults to the
+# newest `make train-talking-heads` checkpoint; override with BCD=path/to.ckpt.
+.PHONY: train-prior-talking-heads predict-talking-heads
+BCD ?= $(shell ls -t logs/talking_heads/version_*/checkpoints/last.ckpt 2>/dev/null | head -1)
+train-prior-talking-heads: $(STAMP)  ## train the motion prior on a talking-head BCD model's codes (BCD=...)
+	$(VENV)/bin/motioncontent fit --config configs/prior_talking_heads.yaml --model.init_args.bcd_checkpoint "$(BCD)" $(ARGS)
+
+predict-talking-heads: $(STAMP)  ## demo transfer: content of sample clip d0, motion of d18 -> outputs/predict (BCD=...)
+	$(VENV)/bin/motioncontent predict --config configs/predict_talking_heads.yaml --model.init_args.bcd_checkpoint "$(BCD)" \
+		--data.init_args.source ../shared/talking_heads/liveportrait_d0.mp4 \
+		--data.init_args.driving ../shared/talking_heads/liveportrait_d18.mp4 $(ARGS)
 
 tensorboard: $(STAMP)  ## dashboards of every run under logs/
 	$(VENV)/bin/tensorboard --logdir logs --host 127.0.0.1

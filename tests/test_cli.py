@@ -58,3 +58,13 @@ def test_wrong_lpc_root_is_one_line_and_exit_2(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("motioncontent: error: LPC layer folder")
     assert str(tmp_path / "missing") in lines[0]
+
+
+@pytest.mark.parametrize("trainer", ["cpu", "gpu", "ddp", "ddp_sim"])
+def test_trainer_configs_stack_on_any_model_config(trainer):
+    for model_config in ("configs/sprites.yaml", "configs/sprites_large.yaml", "configs/talking_heads.yaml"):
+        result = run("fit", "--config", model_config, "--config", f"configs/trainer/{trainer}.yaml", "--print_config")
+        assert result.returncode == 0, result.stderr[-2000:]
+        resolved = yaml.safe_load(result.stdout)["trainer"]
+        wanted = yaml.safe_load(open(f"configs/trainer/{trainer}.yaml"))["trainer"]
+        assert {key: resolved[key] for key in wanted} == wanted

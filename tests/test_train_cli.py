@@ -31,7 +31,7 @@ def test_fit_leaves_checkpoint_logs_and_swap_grid(lpc_datamodule, tmp_path):
     for name in ("swap_grid.png", "swap_grid.gif"):
         assert (run_dir / "samples" / name).stat().st_size > 1000
     tags, images = scalars(run_dir)
-    assert {"train/diffusion_loss", "train/rate_loss", "train/bits_soft", "train/bits_hard", "val/loss",
+    assert {"train/diffusion_loss", "train/rate_loss", "train/bits_soft", "train/bits_hard", "val/loss", "val/content_gap",
             "rate/bits_per_frame", "rate/kbps", "rate/capacity_bits_per_frame", "codebook/perplexity_mean",
             "codebook/dead_fraction"} <= tags
     assert {"codebook/usage", "samples/swap_grid", "samples/swap_grid_animated"} <= images
@@ -48,7 +48,7 @@ def test_fit_leaves_checkpoint_logs_and_swap_grid(lpc_datamodule, tmp_path):
 
 
 def test_ddp_on_two_cpu_processes(lpc_datamodule, tmp_path):
-    result = fit(lpc_datamodule.data_dir, tmp_path / "logs", "--trainer.strategy=ddp", "--trainer.devices=2")
+    result = fit(lpc_datamodule.data_dir, tmp_path / "logs", "--config", "configs/trainer/ddp_sim.yaml")
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = tmp_path / "logs" / "sprites" / "version_0"
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()

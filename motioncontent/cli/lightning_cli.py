@@ -13,6 +13,22 @@ from lightning.pytorch.cli import LightningCLI
 class MotionContentCLI(LightningCLI):
     """LightningCLI with the project's defaults; argument links between data and model go here."""
 
+    def before_instantiate_classes(self) -> None:
+        # Modules that load other checkpoints in __init__ (the predictor, the motion prior): check those files here,
+        # since an error raised while jsonargparse builds a class reaches the user wrapped in a long message.
+        from motioncontent.systems.inference import check_checkpoint
+
+        config = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
+        model = config.get("model")
+        class_path = str(getattr(model, "class_path", "") or "")
+        init = getattr(model, "init_args", None) or {}
+        if class_path.endswith("MotionPredictor"):
+            check_checkpoint(init.get("bcd_checkpoint"), "BCDModule", "BCD (model.init_args.bcd_checkpoint)")
+            if init.get("prior_checkpoint"):
+                check_checkpoint(init.get("prior_checkpoint"), "MotionPriorModule", "motion prior")
+        elif class_path.endswith("MotionPriorModule") and init.get("bcd_checkpoint"):
+            check_checkpoint(init.get("bcd_checkpoint"), "BCDModule", "BCD (model.init_args.bcd_checkpoint)")
+
 
 def lightning_main(argv: list[str] | None) -> None:
     MotionContentCLI(

@@ -299,3 +299,53 @@ def write_video(path: str | Path, frames: np.ndarray | Sequence[np.ndarray], fps
         for f in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
         container.mux(stream.encode())
+
+
+class VideoStreamWriter:
+    """Append RGB uint8 frames to an H.264 mp4 (yuv420p, odd sizes padded to even) as they are made, so a long
+    video never has to fit in memory. Written under a temporary name; close() renames it into place, abort() drops
+    it, so a failed run never leaves a half-written file under the final name."""
+
+    def __init__(self, path: str | Path, fps: float = 25.0, crf: int = 18):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.partial")
+        self.fps, self.crf = fps, crf
+        self.frames = 0
+        self._container: av.container.OutputContainer | None = None
+        self._stream: av.video.stream.VideoStream | None = None
+
+    def write(self, frames: np.ndarray | Sequence[np.ndarray]) -> None:
+        for frame in frames:
+            frame = np.asarray(frame, dtype=np.uint8)
+            h, w = frame.shape[:2]
+            if h % 2 or w % 2:  # libx264 refuses odd sizes with 4:2:0 chroma (ECOSYSTEM 4)
+                frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+            if self._container is None:
+                self._container = av.open(str(self.tmp), "w", format="mp4")
+                rate = Fraction(self.fps).limit_denominator(1001 * 1000)
+                self._stream = self._container.add_stream("libx264", rate=rate)
+                self._stream.width, self._stream.height = frame.shape[1], frame.shape[0]
+                self._stream.pix_fmt = "yuv420p"
+                self._stream.options = {"crf": str(self.crf)}
+            assert self._stream is not None
+            self._container.mux(self._stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame),
+                                                                               format="rgb24")))
+            self.frames += 1
+
+    def close(self) -> Path:
+        if self._container is None or self._stream is None:
+            raise ValueError(f"no frames were written to {self.path}")
+        self._container.mux(self._stream.encode())
+        self._container.close()
+        self._container = None
+        self.tmp.replace(self.path)
+        return self.path
+
+    def abort(self) -> None:
+        if self._container is not None:
+            try:
+                self._container.close()
+            except av.FFmpegError:
+                pass
+            self._container = None
+        self.tmp.unlink(missing_ok=True)

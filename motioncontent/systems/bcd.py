@@ -25,20 +25,29 @@ from torch import nn
 
 from motioncontent.diffusion.edm import EDM, edm_denoiser
 from motioncontent.diffusion.samplers import SAMPLERS, initial_noise
+from motioncontent.errors import MotionContentError
 from motioncontent.models.baseline_quantizers import FSQQuantizer, VQQuantizer
 from motioncontent.models.contrastive import content_info_nce
 from motioncontent.models.dit import DiTDenoiser
 from motioncontent.models.encoder import MotionContentEncoder
-from motioncontent.models.frame_codec import FrameCodec, PixelCodec
+from motioncontent.models.frame_codec import AutoencoderCodec, DiffusersVAECodec, FrameCodec, PixelCodec
 from motioncontent.models.quantizer import GroupGumbelQuantizer, QuantizerOutput
 from motioncontent.models.rate import bits_to_kbps, code_bits_per_frame, kbps_to_bits, rate_loss, soft_bits_per_frame
 from motioncontent.models.views import permute_channels, random_hflip, shuffle_patches
 
 
-def build_codec(name: str, channels: int, image_size: int, pixel_unshuffle: int, pixel_shift: float) -> FrameCodec:
+def build_codec(name: str, channels: int, image_size: int, pixel_unshuffle: int, pixel_shift: float,
+                checkpoint: str | None = None) -> FrameCodec:
+    """`pixel` (lossless), or a frozen learned codec read from `checkpoint`: `autoencoder` (a FrameAutoencoderModule
+    checkpoint) or `diffusers` (a local AutoencoderKL folder). Frozen codecs are not in BCD's optimizer or state_dict."""
     if name == "pixel":
         return PixelCodec(channels, image_size, unshuffle=pixel_unshuffle, shift=pixel_shift)
-    raise ValueError(f"unknown codec '{name}' (available: pixel)")
+    if name in ("autoencoder", "diffusers"):
+        if not checkpoint:
+            raise MotionContentError(f"codec '{name}' needs model.codec_checkpoint (the path of the "
+                                     + ("autoencoder checkpoint)" if name == "autoencoder" else "AutoencoderKL folder)"))
+        return AutoencoderCodec(checkpoint, image_size) if name == "autoencoder" else DiffusersVAECodec(checkpoint, image_size)
+    raise ValueError(f"unknown codec '{name}' (available: pixel, autoencoder, diffusers)")
 
 
 def build_quantizer(name: str, dim: int, num_groups: int, codebook_size: int, alpha: float,
@@ -74,6 +83,10 @@ class BCDModule(LightningModule):
             data module checks image_size); fps converts bits to kbps.
         codec, pixel_unshuffle, pixel_shift: frame codec; `pixel` with unshuffle 4 turns 64x64x3 into 16x16x48
             latents of (pixels - pixel_shift), so mostly-black frames can be centred for EDM.
+        codec_checkpoint: for `autoencoder`, a FrameAutoencoderModule checkpoint (`make train-autoencoder-...`);
+            for `diffusers`, a local AutoencoderKL folder. Frozen, and not stored in BCD checkpoints (they record
+            the path and a fingerprint of the file; see models/frame_codec.py). Its latents have unit variance,
+            so set sigma_data to 1.0 with them.
         encoder_*: transformer over one token per frame with `num_content_queries` content queries.
         quantizer: `gumbel` (BCD's rate-controlled group quantizer) or `vq` / `fsq` baselines (no rate loss).
         num_groups, codebook_size: N groups of E entries; capacity N * log2(E) bits per frame.
@@ -103,7 +116,8 @@ class BCDModule(LightningModule):
         channels: int = 3,
         fps: float = 8.0,
         max_frames: int = 64,
-        codec: str = "pixel",
+        codec: Literal["pixel", "autoencoder", "diffusers"] = "pixel",
+        codec_checkpoint: str | None = None,
         pixel_unshuffle: int = 4,
         pixel_shift: float = 0.0,
         encoder_dim: int = 256,
@@ -148,7 +162,7 @@ class BCDModule(LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.codec = build_codec(codec, channels, image_size, pixel_unshuffle, pixel_shift)
+        self.codec = build_codec(codec, channels, image_size, pixel_unshuffle, pixel_shift, codec_checkpoint)
         c, s = self.codec.latent_channels, self.codec.latent_size
         self.encoder = MotionContentEncoder(
             c, s, dim=encoder_dim, depth=encoder_depth, heads=encoder_heads, num_content_queries=num_content_queries,
@@ -258,8 +272,16 @@ class BCDModule(LightningModule):
                ) -> dict[str, torch.Tensor]:
         nets = self.networks(ema=ema)
         content, q, target = self.cross_drive(video, nets)
+        noise_state = generator.get_state() if generator is not None else None
         diffusion = self.edm.training_loss(nets.denoiser, target, generator=generator, motion=q.quantized, content=content)
         out = {"diffusion_loss": diffusion, "bits_hard": code_bits_per_frame(q.codes, nets.quantizer.codebook_size)}
+        if noise_state is not None and video.shape[0] > 1:
+            # How much the denoiser relies on content: the same noise, each clip given its neighbour's content.
+            # Near 0 means content is ignored (appearance then cannot follow the content clip in a transfer).
+            generator.set_state(noise_state)
+            swapped = self.edm.training_loss(nets.denoiser, target, generator=generator, motion=q.quantized,
+                                             content=content.roll(1, dims=0))
+            out["content_gap"] = swapped - diffusion
         loss = diffusion
         if self.hparams.content_nce_weight > 0 and self.hparams.cross_driving:
             split = self.content_split(video.shape[1])
