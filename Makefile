@@ -62,6 +62,10 @@ bench-model: $(STAMP)  ## BCD training clips/s and sampling frames/s for the Spr
 bench-sampler: $(STAMP)  ## PSNR of Euler/Heun at 1-40 steps on a sprite memorisation probe (~1 min)
 	$(PY) benchmarks/sampler_probe.py $(ARGS)
 
+.PHONY: bench-soak
+bench-soak: $(STAMP)  ## memory soak: train configs/sprites.yaml 20 min, fail if memory grows >= 5% after epoch 1; ARGS="--minutes N"
+	$(PY) benchmarks/soak.py $(ARGS)
+
 # SIZE=64 (default): pixel space, configs/talking_heads.yaml. SIZE=128: on the latents of the frame autoencoder
 # (configs/talking_heads_128.yaml), which `make train-autoencoder-talking-heads` must have trained first.
 SIZE ?= 64
@@ -107,6 +111,16 @@ predict-talking-heads: $(STAMP)  ## demo transfer: content of sample clip d0, mo
 	$(VENV)/bin/motioncontent predict --config configs/predict_talking_heads.yaml --model.init_args.bcd_checkpoint "$(BCD)" \
 		--data.init_args.source ../shared/talking_heads/liveportrait_d0.mp4 \
 		--data.init_args.driving ../shared/talking_heads/liveportrait_d18.mp4 $(ARGS)
+
+# Talking-head metrics. The judge (identity embedding, motion and identity factors) trains on the synthetic
+# training people; eval scores reconstruction and cross-identity transfer of BCD=... on the test people.
+.PHONY: judge-talking-heads eval-talking-heads
+judge-talking-heads: $(STAMP)  ## train the talking-head judge -> checkpoints/judge_talking_heads.ckpt
+	$(VENV)/bin/motioncontent fit --config configs/judge_talking_heads.yaml $(ARGS)
+	$(VENV)/bin/motioncontent test --config configs/judge_talking_heads.yaml --ckpt_path checkpoints/judge_talking_heads.ckpt
+
+eval-talking-heads: $(STAMP)  ## score a talking-head BCD checkpoint (BCD=...) -> outputs/eval_talking_heads
+	$(VENV)/bin/motioncontent eval talking-heads --config configs/talking_heads.yaml --ckpt_path "$(BCD)" $(ARGS)
 
 tensorboard: $(STAMP)  ## dashboards of every run under logs/
 	$(VENV)/bin/tensorboard --logdir logs --host 127.0.0.1

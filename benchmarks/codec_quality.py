@@ -89,7 +89,7 @@ def main() -> None:
     if args.bcd:
         from motioncontent.systems import BCDModule
 
-        bcd = BCDModule.load_from_checkpoint(args.bcd, map_location="cpu").eval()
+        bcd = BCDModule.load_from_checkpoint(args.bcd, map_location="cpu", weights_only=True).eval()
     rows = [(f"{type(dm).__name__} test split", score(codec, dm.test_dataloader(), args.max_clips, bcd))]
     if args.real:
         from motioncontent.data import TalkingHeadDataModule

@@ -7,3 +7,7 @@ class MotionContentError(Exception):
 
 class DataError(MotionContentError):
     """Missing, malformed or unusable data."""
+
+
+class CheckpointError(MotionContentError, ValueError):
+    """A checkpoint of another model or architecture (also a ValueError: a bad argument value)."""

@@ -188,3 +188,21 @@ def test_checkpoint_reloads_and_stage2_starts_as_stage1(tmp_path, tiny):
     torch.testing.assert_close(stage2.decode(content, codes, seed=1), tiny.decode(content, codes, seed=1))
     with pytest.raises(ValueError, match="does not fit"):
         BCDModule(**{**TINY, "motion_dim": 16}, stage1_checkpoint=str(path))
+
+
+def test_ema_encoder_keeps_content_statistics_of_its_own_outputs():
+    torch.manual_seed(0)
+    model = BCDModule(**TINY, ema_decay=0.9, content_norm=True).train()
+    ema_encoder = model.ema["encoder"]
+    ema_encoder.content_norm.momentum = 1.0  # running statistics = those of the last batch, to compare exactly
+    with torch.no_grad():  # EMA weights unlike the live ones, as after some training
+        ema_encoder.head_c.weight.add_(torch.randn_like(ema_encoder.head_c.weight))
+    seen = []
+    ema_encoder.head_c.register_forward_hook(lambda module, args, out: seen.append(out.detach()))
+    video = torch.rand(4, 8, 3, 64, 64) * 2 - 1
+    model.losses(video)  # moves the live encoder's statistics
+    model.on_train_batch_end(None, (video, None), 0)
+    own = seen[-1].flatten(1)  # the EMA encoder's content (before the norm) on this batch's content segment
+    assert torch.allclose(ema_encoder.content_norm.running_mean, own.mean(0), atol=1e-5)
+    assert torch.allclose(ema_encoder.content_norm.running_var, own.var(0), rtol=1e-4)
+    assert not torch.allclose(ema_encoder.content_norm.running_mean, model.encoder.content_norm.running_mean)

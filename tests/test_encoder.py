@@ -111,3 +111,20 @@ def test_t5_buckets_match_reference_values():
 def test_relative_bias_rejects_a_degenerate_max_distance():
     with pytest.raises(ValueError, match="max_distance"):
         RelativePositionBias(2, num_buckets=32, max_distance=8)
+
+
+def test_content_norm_standardises_content_over_the_batch_and_uses_running_statistics_alone():
+    torch.manual_seed(0)
+    encoder = MotionContentEncoder(48, 16, dim=32, depth=1, heads=2, num_content_queries=3, content_dim=8,
+                                   motion_dim=4, content_norm=True).train()
+    latents = torch.randn(16, 4, 48, 16, 16)
+    content, _ = encoder(latents)
+    assert content.shape == (16, 3, 8)
+    # every slot and channel: mean 0, std 1 over the batch
+    assert content.mean(0).abs().max() < 1e-5
+    assert (content.std(0, unbiased=False) - 1).abs().max() < 1e-3
+    single, _ = encoder(latents[:1])  # one clip in training: running statistics instead of a degenerate batch
+    assert torch.isfinite(single).all() and single.abs().max() > 0
+    encoder.eval()
+    again, _ = encoder(latents[:1])
+    assert torch.allclose(single, again)

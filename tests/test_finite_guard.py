@@ -38,7 +38,7 @@ def test_nan_gradient_stops_the_run_naming_the_step_and_keeps_the_last_checkpoin
         trainer.fit(model)
     assert torch.equal(model.layer.weight, model.weights_before_bad_step)  # the bad update was never applied
     assert torch.isfinite(model.layer.weight).all()
-    saved = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    saved = torch.load(tmp_path / "last.ckpt", weights_only=True)
     assert saved["global_step"] == 4 and all(torch.isfinite(v).all() for v in saved["state_dict"].values())
 
 

@@ -6,12 +6,16 @@
     motioncontent eval sprites --config ... --ckpt_path CKPT # swap accuracies, probes (cli/evaluate.py)
     motioncontent codec encode VIDEO FILE --ckpt BCD.ckpt    # motion bitstream encode/decode (cli/codec.py)
 
-Errors the user can fix (MotionContentError) end the program with one line and exit code 2.
+Errors the user can fix end the program with one line `motioncontent: error: ...` on stderr and exit code 2, without
+a traceback: MotionContentError (raised by the project's own checks, also when jsonargparse wraps it while building
+a class), usage errors (the parsers' OneLineErrors), and OSErrors (a file missing, unreadable or unwritable at the
+moment it is used, a full disk). Set MOTIONCONTENT_DEBUG=1 to get the traceback instead.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from motioncontent.errors import MotionContentError
@@ -43,19 +47,31 @@ def main(argv: list[str] | None = None) -> None:
 
             lightning_main(argv)
     except Exception as error:
-        cause = user_error(error)
-        if cause is None:
+        message = user_error(error)
+        if message is None or os.environ.get("MOTIONCONTENT_DEBUG"):
             raise
-        print(f"motioncontent: error: {cause}", file=sys.stderr)
-        raise SystemExit(2) from None
+        from motioncontent.cli.subcommands import exit_with_error
+
+        exit_with_error(message)
 
 
-def user_error(error: BaseException) -> MotionContentError | None:
-    """The MotionContentError behind error, if any: jsonargparse wraps exceptions raised while it instantiates a
-    class (e.g. a missing codec checkpoint in the model's constructor) in a ValueError of its own."""
+def user_error(error: BaseException) -> str | None:
+    """The one-line message for an error the user can fix, None for anything else (a bug: its traceback is shown).
+
+    Walks the exception's causes: jsonargparse wraps exceptions raised while it instantiates a class (e.g. a missing
+    codec checkpoint in the model's constructor) in a ValueError of its own."""
     seen: BaseException | None = error
     while seen is not None:
         if isinstance(seen, MotionContentError):
-            return seen
+            return str(seen)
+        if isinstance(seen, OSError):
+            return os_error_message(seen)
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def os_error_message(error: OSError) -> str:
+    """`path: reason` for an OSError with a file name, else its text."""
+    if error.filename is not None and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    return str(error) or type(error).__name__

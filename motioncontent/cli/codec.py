@@ -13,16 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from jsonargparse import ArgumentParser
-
-from motioncontent.cli.subcommands import dispatch
+from motioncontent.cli.subcommands import Parser, dispatch
 from motioncontent.errors import MotionContentError
 
 
 def _writable_parent(path: str) -> None:
     folder = Path(path).expanduser().resolve().parent
     if not folder.is_dir():
-        raise MotionContentError(f"the output folder {folder} does not exist")
+        state = "is not a folder" if folder.exists() else "does not exist"
+        raise MotionContentError(f"the output folder {folder} {state}")
     probe = folder / f".write-test-{id(path)}"
     try:
         probe.write_bytes(b"")
@@ -31,10 +30,10 @@ def _writable_parent(path: str) -> None:
         raise MotionContentError(f"cannot write to the output folder {folder}: {error.strerror or error}") from None
 
 
-def _encode_parser() -> ArgumentParser:
+def _encode_parser() -> Parser:
     from motioncontent.systems.inference import DEFAULT_CONTENT_FRAMES, DEFAULT_WINDOW
 
-    parser = ArgumentParser(prog="motioncontent codec encode", description="Encode a video into a motion bitstream.")
+    parser = Parser(prog="motioncontent codec encode", description="Encode a video into a motion bitstream.")
     parser.add_argument("video", type=str, help="input video, frame folder or image")
     parser.add_argument("file", type=str, help="output bitstream (.mcb)")
     parser.add_argument("--ckpt", type=str, required=True, help="BCD checkpoint")
@@ -69,8 +68,8 @@ def encode_command(argv: list[str]) -> None:
     print(f"{cfg.file}: {report.summary()}")
 
 
-def _decode_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="motioncontent codec decode", description="Decode a motion bitstream into an mp4.")
+def _decode_parser() -> Parser:
+    parser = Parser(prog="motioncontent codec decode", description="Decode a motion bitstream into an mp4.")
     parser.add_argument("file", type=str, help="input bitstream")
     parser.add_argument("video", type=str, help="output video (.mp4)")
     parser.add_argument("--ckpt", type=str, required=True, help="the BCD checkpoint the file was encoded with")

@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-from jsonargparse import ArgumentParser
-
-from motioncontent.cli.subcommands import SPRITES_DATAMODULE, dispatch, run_config_parser
+from motioncontent.cli.subcommands import (SPRITES_DATAMODULE, Parser, check_writable_dir, check_writable_file,
+                                          dispatch, run_config_parser)
 from motioncontent.errors import MotionContentError
 
 
-def _sprites_parser() -> ArgumentParser:
+def _sprites_parser() -> Parser:
     parser = run_config_parser("motioncontent data sprites",
                                "Build (or verify) the Sprites cache and print what it holds.")
     parser.add_argument("--preview", type=Optional[str], default=None,
@@ -38,9 +37,17 @@ def sprites_command(argv: list[str]) -> None:
 
     parser = _sprites_parser()
     cfg = parser.parse_args(argv)
+    # Outputs are checked before the (possibly minutes-long) build; the cache folder is not, since a finished cache
+    # may well sit on read-only storage and only be verified.
+    if cfg.preview:
+        check_writable_file(cfg.preview, "preview")
+    if cfg.export_npy:
+        check_writable_dir(cfg.export_npy, "export folder (--export_npy)")
     datamodule = parser.instantiate_classes(cfg).data
     if not isinstance(datamodule, SpritesDataModule):
         raise MotionContentError(f"'data sprites' needs {SPRITES_DATAMODULE}, the config gives {type(datamodule).__name__}")
+    if not datamodule.cache_dir.exists():  # to be built: its folder must be writable (an existing one may be read-only)
+        check_writable_dir(datamodule.cache_dir, "cache folder (data.init_args.data_dir)")
     datamodule.prepare_data()
     datamodule.setup("fit")
     print(datamodule.summary())
@@ -67,12 +74,12 @@ def write_preview(datamodule: Any, path: str, scale: int = 2) -> None:
     save_atomic(Path(path), png_bytes(grid))
 
 
-def _talking_heads_parser() -> ArgumentParser:
+def _talking_heads_parser() -> Parser:
     from motioncontent.data.talking_heads.face_crop import CropSettings
     from motioncontent.data.talking_heads.preprocess import PreprocessSettings, default_workers
 
     p, f = PreprocessSettings(), CropSettings()
-    parser = ArgumentParser(prog="motioncontent data talking-heads", description=(
+    parser = Parser(prog="motioncontent data talking-heads", description=(
         "Decode, face-crop and resize talking-head videos into a lossless clip cache (uint8 .npy clips plus "
         "manifest.json). Re-running skips finished videos; unusable inputs are listed in DST/report.txt."))
     parser.add_argument("--src", type=str, required=True,
@@ -132,6 +139,9 @@ def talking_heads_command(argv: list[str]) -> None:
                                   max_clip_frames=cfg.max_clip_frames, frames_fps=cfg.frames_fps,
                                   detector_model=cfg.detector_model, min_confidence=cfg.min_confidence, face=face)
     dst = Path(cfg.dst) if cfg.dst else default_cache_dir(cfg.src)
+    check_writable_dir(dst, "cache folder (--dst)")
+    if cfg.preview:
+        check_writable_file(cfg.preview, "preview")
     result = preprocess(cfg.src, dst, settings, workers=cfg.workers, identity_level=cfg.identity_level,
                         identity_regex=cfg.identity_regex, progress=cfg.progress)
     print(result.summary)
@@ -150,7 +160,7 @@ def write_clip_preview(directory: Path, clips: list[dict[str, Any]], path: str, 
 
     rows = []
     for clip in clips:
-        video = np.load(directory / clip["file"], mmap_mode="r")
+        video = np.load(directory / clip["file"], mmap_mode="r", allow_pickle=False)
         picks = np.linspace(0, len(video) - 1, frames).round().astype(int)
         rows.append(np.concatenate([video[i] for i in picks], axis=1))
     save_atomic(Path(path), png_bytes(np.concatenate(rows, axis=0)))

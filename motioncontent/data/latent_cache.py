@@ -38,7 +38,7 @@ class LatentClipWindows(ClipWindows):
         self.__dict__.update(frames.__dict__)
         self._arrays = {}
         self.latent_file = directory / LATENTS_FILE
-        self.offsets = np.load(directory / OFFSETS_FILE)
+        self.offsets = np.load(directory / OFFSETS_FILE, allow_pickle=False)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, Any]]:
         clip, start = self.window(i)

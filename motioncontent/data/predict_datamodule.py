@@ -162,6 +162,12 @@ class PredictDataModule(LightningDataModule):
         self.generate_frames, self.prompt_frames, self.frames_fps = generate_frames, prompt_frames, frames_fps
         self.size, self.fps = 64, 25.0
         self.window, self.content_frames = window or 16, content_frames or 8
+        # Input files are checked already here, when the CLI builds this module: a missing file or one without a
+        # video stream then ends the command with one line before the Trainer starts printing its own.
+        for job in self.jobs:
+            for ref in (job.source, job.driving):
+                if ref and not ref.startswith(DATASET_PREFIX):
+                    self._source(ref).check()
 
     def setup(self, stage: str | None = None) -> None:
         model = getattr(getattr(self, "trainer", None), "lightning_module", None)

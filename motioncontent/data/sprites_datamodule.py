@@ -34,7 +34,7 @@ class SpritesDataset(Dataset):
 
     def __init__(self, directory: Path, split: str, indices: np.ndarray | None = None):
         self.video_path = arrays.video_file(directory, split)
-        with np.load(arrays.labels_file(directory, split)) as labels:
+        with np.load(arrays.labels_file(directory, split), allow_pickle=False) as labels:
             self.labels = {name: labels[name] for name in LABEL_NAMES}
         self.indices = np.arange(len(self.labels["motion"])) if indices is None else np.asarray(indices)
         self._video: np.ndarray | None = None
@@ -43,7 +43,7 @@ class SpritesDataset(Dataset):
     def video(self) -> np.ndarray:
         # Opened lazily, per process: a memory map pickled into a spawned DataLoader worker would be copied whole.
         if self._video is None:
-            self._video = np.load(self.video_path, mmap_mode="r")
+            self._video = np.load(self.video_path, mmap_mode="r", allow_pickle=False)
         return self._video
 
     def __getstate__(self) -> dict[str, Any]:

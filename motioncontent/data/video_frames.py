@@ -47,7 +47,10 @@ class FrameSource:
         if not self.path.exists():
             raise VideoError(f"no such file: {self.path}")
         if self.kind == "video":
-            probe(self.path)
+            try:
+                probe(self.path)
+            except VideoError as error:  # the reason alone ("no video stream") would not say which input it is
+                raise VideoError(error if str(self.path) in str(error) else f"{self.path}: {error}") from None
         elif self.kind == "image":
             _read_image(self.path)
 

@@ -21,6 +21,8 @@ from typing import Callable
 
 import torch
 
+from motioncontent.models.batch_random import batch_random
+
 Network = Callable[..., torch.Tensor]  # F(c_in * x, c_noise, **cond) -> raw output, same shape as x
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # D(x, sigma (B,)) -> x0 estimate
 
@@ -94,8 +96,9 @@ class EDM:
     # ------------------------------------------------------------------ training (Sec. 5, Eq. 2 and 8)
 
     def sample_sigma(self, batch: int, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """(B,) training noise levels, ln sigma ~ N(p_mean, p_std^2)."""
-        ln_sigma = torch.randn(batch, generator=generator, device=device, dtype=torch.float32)
+        """(B,) training noise levels, ln sigma ~ N(p_mean, p_std^2); per clip of the global batch under DDP
+        (models/batch_random.py)."""
+        ln_sigma = batch_random("randn", (batch,), device, generator)
         return (ln_sigma * self.p_std + self.p_mean).exp()
 
     def loss_weight(self, sigma: torch.Tensor) -> torch.Tensor:
@@ -122,7 +125,7 @@ class EDM:
             sigma = self.sample_sigma(b, x0.device, generator)
         sigma = batch_sigma(sigma, b, x0.device)  # (B,) fp32
         if noise is None:
-            noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=torch.float32)
+            noise = batch_random("randn", x0.shape, x0.device, generator)
         with fp32_region(x0.device):
             x = (x0.float() + append_dims(sigma, x0.ndim) * noise.float()).to(x0.dtype)  # (B, ...) noisy input
         d = self.denoise(network, x, sigma, **cond)

@@ -90,7 +90,9 @@ def plot(rows: list[dict[str, float]], path: Path) -> None:
 def sweep_main(argv: list[str]) -> None:
     # plain argparse, not a run-config parser: everything after `--` is handed to `fit` untouched
     own, extra = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
-    parser = argparse.ArgumentParser(prog="motioncontent eval sweep-sprites", description=__doc__,
+    from motioncontent.cli.subcommands import PlainParser
+
+    parser = PlainParser(prog="motioncontent eval sweep-sprites", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/sprites.yaml", help="the run config trained at every target")
     parser.add_argument("--targets", type=float, nargs="+", default=[3.0, 6.0, 9.0, 12.0],

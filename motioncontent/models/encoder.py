@@ -82,6 +82,7 @@ class MotionContentEncoder(nn.Module):
         mlp_ratio: float = 4.0,
         dropout: float = 0.0,
         stem_channels: int = 64,
+        content_norm: bool = False,
     ):
         super().__init__()
         self.in_channels, self.in_size = in_channels, in_size
@@ -100,6 +101,10 @@ class MotionContentEncoder(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.head_c = nn.Linear(dim, content_dim)
         self.head_m = nn.Linear(dim, motion_dim)
+        # Standardises every content slot and channel over the batch: at init the K query outputs are nearly the
+        # same for every clip (the learned queries dominate them), so the denoiser sees an almost constant content
+        # and learns to ignore it before the encoder learns to fill it. No affine: the DiT's projections scale it.
+        self.content_norm = nn.BatchNorm1d(num_content_queries * content_dim, affine=False) if content_norm else None
         for linear in (self.head_c, self.head_m):  # not zero-init: the quantizer and the DiT need signal at step 0
             nn.init.xavier_uniform_(linear.weight)
             nn.init.zeros_(linear.bias)
@@ -134,4 +139,11 @@ class MotionContentEncoder(nn.Module):
             x = block(x, bias)
         x = self.norm(x)
         k = self.num_content_queries
-        return self.head_c(x[:, :k]), self.head_m(x[:, k:])  # (B, K, Cc), (B, T, Cm)
+        content = self.head_c(x[:, :k])  # (B, K, Cc)
+        if self.content_norm is not None:
+            norm = self.content_norm
+            use_batch = norm.training and b > 1  # one clip has no batch statistics: use the running ones
+            flat = nn.functional.batch_norm(content.flatten(1), norm.running_mean, norm.running_var, training=use_batch,
+                                            momentum=norm.momentum, eps=norm.eps)
+            content = flat.view_as(content)
+        return content, self.head_m(x[:, k:])  # (B, K, Cc), (B, T, Cm)

@@ -16,9 +16,10 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from einops import einsum, rearrange
 from torch import nn
+
+from motioncontent.models.batch_random import batch_random
 
 # Codebook entries start as N(0, 1) per coordinate: the scale of a LayerNorm'd encoder output, so every entry starts
 # inside the data's typical set (no entry is born dead). With g = D/N dimensions per group the plain L2 distance is
@@ -103,7 +104,7 @@ class GroupGumbelQuantizer(nn.Module):
             # (noise-free, τ-free) expected histogram of the codes actually sent in training (METHOD §5.2).
             probs = logits.softmax(dim=-1)  # (N, M, E)
             if self.training:
-                mu = F.gumbel_softmax(logits, tau=self.temperature, hard=True)  # (N, M, E) one-hot fwd, soft bwd
+                mu = self._gumbel_hard(logits, B)  # (N, M, E) one-hot fwd, soft bwd
                 codes = mu.argmax(dim=-1)  # (N, M)
                 # Through μ, not a lookup: the gradient reaches the logits (so the input and every entry's distance)
                 # as well as the selected entries. Forward values are still exact entries, since μ is exactly 0/1.
@@ -116,6 +117,17 @@ class GroupGumbelQuantizer(nn.Module):
         codes = rearrange(codes, "n (b t) -> b t n", b=B)  # (B, T, N)
         probs = rearrange(probs, "n (b t) e -> b t n e", b=B)  # (B, T, N, E)
         return QuantizerOutput(quantized=quantized, codes=codes, probs=probs)
+
+    def _gumbel_hard(self, logits: torch.Tensor, batch: int) -> torch.Tensor:
+        """F.gumbel_softmax(logits, tau, hard=True) for logits (N, B*T, E), written out so that the Gumbel noise is
+        drawn per clip through models/batch_random.py: a DDP run then draws for each clip what one process with
+        the global batch draws (F.gumbel_softmax draws from the process's own stream)."""
+        n, m, e = logits.shape
+        noise = batch_random("exponential", (batch, m // batch, n, e), logits.device)  # (B, T, N, E) ~ Exp(1)
+        gumbels = -rearrange(noise, "b t n e -> n (b t) e").log()
+        soft = ((logits + gumbels) / self.temperature).softmax(dim=-1)
+        hard = torch.zeros_like(soft).scatter_(-1, soft.argmax(dim=-1, keepdim=True), 1.0)
+        return hard - soft.detach() + soft
 
     def _lookup(self, codes: torch.Tensor) -> torch.Tensor:
         """codes (..., N) -> (..., N, g): entry codes[..., i] of codebook i, fp32."""

@@ -13,7 +13,8 @@ motion codes, given spare bits, carry colour. Each view takes one cue away from 
   reenactment, e.g. MegaPortraits, Drobyshev et al. 2022).
 - `random_hflip` (content pass): mirrors content so it cannot carry the left/right facing.
 
-Videos are (B, T, C, H, W); every view keeps shape, dtype and value range.
+Videos are (B, T, C, H, W); every view keeps shape, dtype and value range. Random draws go through
+models/batch_random.py, so a DDP run draws the same views per clip as one process with the global batch.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from __future__ import annotations
 import torch
 from einops import rearrange
 
+from motioncontent.models.batch_random import batch_random
+
 
 def random_hflip(video: torch.Tensor, prob: float) -> torch.Tensor:
     """Each clip mirrored left-right with probability prob (all its frames alike)."""
-    flip = torch.rand(video.shape[0], device=video.device) < prob
+    flip = batch_random("rand", (video.shape[0],), video.device) < prob
     return torch.where(flip[:, None, None, None, None], video.flip(-1), video)
 
 
@@ -37,7 +40,8 @@ def shuffle_patches(video: torch.Tensor, patch: int, generator: torch.Generator 
     tiles = rearrange(video, "b t c (nh p) (nw q) -> (b t) (nh nw) c p q", p=patch, q=patch)
     n = tiles.shape[1]
     if generator is None:
-        order = torch.rand(b * t, n, device=video.device).argsort(dim=1)  # (B*T, n) one permutation per frame
+        # (B*T, n): one permutation per frame
+        order = batch_random("rand", (b, t, n), video.device).reshape(b * t, n).argsort(dim=1)
     else:
         order = torch.randperm(n, generator=generator).to(video.device).expand(b * t, n)
     tiles = tiles[torch.arange(b * t, device=video.device)[:, None], order]
@@ -47,7 +51,7 @@ def shuffle_patches(video: torch.Tensor, patch: int, generator: torch.Generator 
 def permute_channels(video: torch.Tensor) -> torch.Tensor:
     """Each clip's colour channels in a random order (all its frames alike)."""
     b, _, c = video.shape[:3]
-    order = torch.rand(b, c, device=video.device).argsort(dim=1)  # (B, C)
+    order = batch_random("rand", (b, c), video.device).argsort(dim=1)  # (B, C)
     index = order[:, None, :, None, None].expand(video.shape)
     return video.gather(2, index)
 

@@ -20,13 +20,15 @@ import copy
 from typing import Any, Literal, NamedTuple
 
 import torch
+from lightning.fabric.utilities.seed import reset_seed
 from lightning.pytorch import LightningModule
 from torch import nn
 
 from motioncontent.diffusion.edm import EDM, edm_denoiser
 from motioncontent.diffusion.samplers import SAMPLERS, initial_noise
-from motioncontent.errors import MotionContentError
+from motioncontent.errors import CheckpointError, MotionContentError
 from motioncontent.models.baseline_quantizers import FSQQuantizer, VQQuantizer
+from motioncontent.models.batch_random import split_batch
 from motioncontent.models.contrastive import content_info_nce
 from motioncontent.models.dit import DiTDenoiser
 from motioncontent.models.encoder import MotionContentEncoder
@@ -106,8 +108,13 @@ class BCDModule(LightningModule):
             order, so the motion codes cannot carry colour.
         content_nce_weight: weight of an InfoNCE loss that makes the content of a clip's two segments agree and
             differ from other clips' (models/contrastive.py): a direct signal for the content encoder (0: off).
+        content_norm: standardise the content over the batch (per slot and channel; running statistics at inference),
+            so that the denoiser sees clip-to-clip differences from the first step (models/encoder.py). Under DDP,
+            set the trainer's `sync_batchnorm: true` for global statistics.
         sampler, sample_steps: EDM sampler for decode(); lr, weight_decay, warmup_steps: AdamW with linear warm-up.
         ema_decay: decay of the weight EMA that decode(), the API and validation use (0 turns it off).
+        compile_denoiser: torch.compile the live DiT's forward (training); off by default, since compiling costs
+            minutes on a CPU and pays off on GPUs only (README "Scaling and reliability").
     """
 
     def __init__(
@@ -153,12 +160,14 @@ class BCDModule(LightningModule):
         content_shuffle_patch: int = 0,
         motion_permute_channels: bool = False,
         content_nce_weight: float = 0.0,
+        content_norm: bool = False,
         sampler: Literal["euler", "heun"] = "heun",
         sample_steps: int = 18,
         lr: float = 2e-4,
         weight_decay: float = 0.0,
         warmup_steps: int = 500,
         ema_decay: float = 0.999,
+        compile_denoiser: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -166,7 +175,7 @@ class BCDModule(LightningModule):
         c, s = self.codec.latent_channels, self.codec.latent_size
         self.encoder = MotionContentEncoder(
             c, s, dim=encoder_dim, depth=encoder_depth, heads=encoder_heads, num_content_queries=num_content_queries,
-            content_dim=content_dim, motion_dim=motion_dim, max_frames=max_frames,
+            content_dim=content_dim, motion_dim=motion_dim, max_frames=max_frames, content_norm=content_norm,
         )
         self.quantizer = build_quantizer(quantizer, motion_dim, num_groups, codebook_size, alpha, fsq_levels or [8, 5, 5, 5])
         self.denoiser = DiTDenoiser(
@@ -180,6 +189,12 @@ class BCDModule(LightningModule):
             if ema_decay > 0 else None
         if stage1_checkpoint:
             self.load_stage1(stage1_checkpoint)
+        self._ema_step: int | None = None  # the optimizer step the EMA last moved at (see on_train_batch_end)
+        if compile_denoiser:
+            # The live DiT only, where training spends its time, compiled in place (nn.Module.compile), so parameter
+            # names and checkpoints stay those of the eager model. The EMA copy that sampling and validation use
+            # stays eager: other shapes under no_grad would mean a second compilation for a small share of the time.
+            self.denoiser.compile()
 
     def networks(self, ema: bool = True) -> Networks:
         """The EMA networks when they exist and ema is True (sampling, validation), else the live ones."""
@@ -268,13 +283,16 @@ class BCDModule(LightningModule):
         _, motion = encoder(motion_z)
         return content, quantizer(motion), z[:, split:]
 
-    def losses(self, video: torch.Tensor, generator: torch.Generator | None = None, ema: bool = False
-               ) -> dict[str, torch.Tensor]:
+    def losses(self, video: torch.Tensor, generator: torch.Generator | None = None, ema: bool = False,
+               sync: bool = True) -> dict[str, torch.Tensor]:
+        """The training objective and its parts; `sync`: rate statistics over all DDP ranks' clips (an
+        all-reduce, so every rank must call it as many times)."""
         nets = self.networks(ema=ema)
         content, q, target = self.cross_drive(video, nets)
         noise_state = generator.get_state() if generator is not None else None
         diffusion = self.edm.training_loss(nets.denoiser, target, generator=generator, motion=q.quantized, content=content)
-        out = {"diffusion_loss": diffusion, "bits_hard": code_bits_per_frame(q.codes, nets.quantizer.codebook_size)}
+        out = {"diffusion_loss": diffusion,
+               "bits_hard": code_bits_per_frame(q.codes, nets.quantizer.codebook_size, sync=sync)}
         if noise_state is not None and video.shape[0] > 1:
             # How much the denoiser relies on content: the same noise, each clip given its neighbour's content.
             # Near 0 means content is ignored (appearance then cannot follow the content clip in a transfer).
@@ -289,7 +307,7 @@ class BCDModule(LightningModule):
             out["content_nce"] = content_info_nce(content, other)
             loss = loss + self.hparams.content_nce_weight * out["content_nce"]
         if q.probs is not None:
-            bits = soft_bits_per_frame(q.probs)
+            bits = soft_bits_per_frame(q.probs, sync=sync)
             out["bits_soft"] = bits
             out["rate_loss"] = rate_loss(bits, self.target_bits, unit=self.hparams.rate_unit, fps=self.hparams.fps)
             loss = loss + self.hparams.rate_weight * out["rate_loss"]
@@ -300,6 +318,12 @@ class BCDModule(LightningModule):
         out["codes"] = q.codes
         return out
 
+    def on_fit_start(self) -> None:
+        # DDP re-seeds every process after the model is built (Lightning's reset_seed); one process does not. Re-seed
+        # here as well, so the first step's random draws depend on the seed alone and N processes draw what one
+        # does (a resumed run then restores its saved RNG states, later, with its training DataLoader).
+        reset_seed()
+
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # A function of the step alone, so a resumed run continues the same schedule.
         self.quantizer.temperature = self.temperature(self.global_step)
@@ -309,14 +333,36 @@ class BCDModule(LightningModule):
             return
         # Short warm-up (as in common EMA implementations): early weights are forgotten quickly.
         step = self.global_step
+        # Once per optimizer step: with gradient accumulation this hook runs after every micro-batch, and k lerps
+        # towards the same weights would make the EMA's memory k times shorter.
+        if step == self._ema_step:
+            return
+        self._ema_step = step
         decay = min(self.hparams.ema_decay, (1 + step) / (10 + step))
         with torch.no_grad():
             live = [p for network in self.networks(ema=False) for p in network.parameters()]
             torch._foreach_lerp_(list(self.ema.parameters()), live, 1.0 - decay)
+            live_buffers = dict(nn.ModuleDict(self.networks(ema=False)._asdict()).named_buffers())
+            for name, ema_buffer in self.ema.named_buffers():
+                if ".content_norm." not in name:
+                    ema_buffer.copy_(live_buffers[name])
+            if self.hparams.content_norm:
+                # The EMA encoder's content statistics come from its own outputs: the live encoder's do not fit the
+                # averaged weights (copied, they doubled the validation loss of a test run). A no-grad pass in
+                # training mode, which only BatchNorm reacts to, on a fresh content view of this batch.
+                video = batch[0]
+                split = self.content_split(video.shape[1]) if self.hparams.cross_driving else video.shape[1]
+                self.ema["encoder"].train()(self.codec.encode(self.content_view(video[:, :split])))
+
+    def _rank_world(self) -> tuple[int, int]:
+        trainer = self._trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         video, _ = batch
-        out = self.losses(video)
+        # Noise drawn per clip of the global batch, so DDP trains as one process with the global batch would.
+        with split_batch(*self._rank_world()):
+            out = self.losses(video)
         self._log_losses("train", out, video.shape[0])
         self.log("train/temperature", self.quantizer.temperature)
         return out["loss"]
@@ -326,7 +372,14 @@ class BCDModule(LightningModule):
         # Fixed noise per batch, so validation losses of different epochs compare like with like; the EMA networks,
         # which are what decode() samples with.
         generator = torch.Generator(device=video.device).manual_seed(batch_idx)
-        out = self.losses(video, generator=generator, ema=True)
+        # Under DDP the ranks may hold different numbers of validation batches (no padding: each clip is counted
+        # once), so a step must not all-reduce (sync=False: val/bits_* are per-rank batch estimates; the split's
+        # rate is the Bitrate callback's). Noise is drawn per row of the global batch (rows: its full size), so
+        # val/diffusion_loss does not depend on the number of ranks.
+        rank, world = self._rank_world()
+        batch_size = getattr(getattr(self._trainer, "datamodule", None), "batch_size", None)
+        with split_batch(rank, world, rows=world * batch_size if batch_size else None):
+            out = self.losses(video, generator=generator, ema=True, sync=False)
         self._log_losses("val", out, video.shape[0])
         return {"codes": out["codes"]}
 
@@ -366,10 +419,10 @@ class BCDModule(LightningModule):
         try:
             missing, unexpected = self.load_state_dict(state, strict=False)
         except RuntimeError as error:  # shapes differ: another architecture
-            raise ValueError(f"{path} does not fit this model: {str(error).splitlines()[-1].strip()}") from None
+            raise CheckpointError(f"{path} does not fit this model: {str(error).splitlines()[-1].strip()}") from None
         bad = [k for k in missing if ".temporal_blocks." not in k] + list(unexpected)
         if bad:
-            raise ValueError(f"{path} does not fit this model: {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
+            raise CheckpointError(f"{path} does not fit this model: {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
 
     @property
     def capacity_bits(self) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,25 +23,57 @@ DEFAULT_WINDOW = 16  # frames per motion window: the talking-head training clip 
 DEFAULT_CONTENT_FRAMES = 8  # frames content is read from: the cross-driving content segment of those clips
 
 
-# A hyperparameter only each kind of checkpoint has: how a checkpoint of the wrong model is recognised.
-CHECKPOINT_KEYS = {"BCDModule": "denoiser_dim", "MotionPriorModule": "bcd_id"}
+# A hyperparameter only each kind of checkpoint has: how a checkpoint that records no `_class_path` (one not written
+# through the CLI, e.g. by the tests' tiny models) is recognised.
+CHECKPOINT_KEYS = {"BCDModule": "denoiser_dim", "MotionPriorModule": "bcd_id", "SpritesJudgeModule": "frame_dim",
+                   "FrameAutoencoderModule": "latent_channels"}
 
 
-def check_checkpoint(path: str | Path | None, cls_name: str, what: str) -> None:
-    """Raise a one-line MotionContentError unless `path` is a readable checkpoint of `cls_name` (reads only the
-    hyperparameters; the CLI calls it before the modules are built, where errors would lose their one line)."""
+def read_checkpoint(path: str | Path | None, what: str) -> dict[str, Any]:
+    """The checkpoint dict at `path`, or a one-line MotionContentError. Loaded with weights_only=True (tensors and
+    plain containers only; no code in the file runs) and mmap=True (nothing is read until used)."""
     if not path:
         raise MotionContentError(f"no {what} checkpoint given")
     path = Path(path)
     if not path.is_file():
         raise MotionContentError(f"{what} checkpoint not found: {path}")
     try:
-        meta = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        meta = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:  # pickle, zip and torch errors all mean "not a checkpoint"
-        raise MotionContentError(f"{path} is not a readable checkpoint ({type(error).__name__})") from None
-    params = meta.get("hyper_parameters", {}) if isinstance(meta, dict) else {}
-    if CHECKPOINT_KEYS[cls_name] not in params:
-        raise MotionContentError(f"{path} is not a {cls_name} checkpoint (a {what} checkpoint is needed)")
+        raise MotionContentError(f"{path} is not a readable checkpoint ({type(error).__name__}; a {what} "
+                                 f"checkpoint is needed)") from None
+    if not isinstance(meta, dict):
+        raise MotionContentError(f"{path} is not a Lightning checkpoint (it holds a {type(meta).__name__})")
+    return meta
+
+
+def checkpoint_class(meta: dict[str, Any]) -> str | None:
+    """The LightningModule class name a checkpoint holds: LightningCLI records `_class_path` in its hyperparameters;
+    without it, the class whose tell-tale hyperparameter is present."""
+    params = meta.get("hyper_parameters") or {}
+    if not isinstance(params, dict):
+        return None
+    class_path = params.get("_class_path")
+    if isinstance(class_path, str) and class_path:
+        return class_path.rsplit(".", 1)[-1]
+    return next((name for name, key in CHECKPOINT_KEYS.items() if key in params), None)
+
+
+def check_checkpoint(path: str | Path | None, cls_name: str, what: str, need_class_path: bool = False
+                     ) -> dict[str, Any]:
+    """The checkpoint dict, or a one-line MotionContentError unless `path` is a readable checkpoint of `cls_name`.
+
+    need_class_path: also require the `_class_path` LightningCLI records, which `--ckpt_path` needs (LightningCLI
+    rebuilds the model from it; without it its parsing fails with a long message)."""
+    meta = read_checkpoint(path, what)
+    found = checkpoint_class(meta)
+    if found != cls_name:
+        holds = f"it holds a {found}" if found else "it records no model class"
+        raise MotionContentError(f"{path} is not a {cls_name} checkpoint ({holds}; a {what} checkpoint is needed)")
+    if need_class_path and "_class_path" not in (meta.get("hyper_parameters") or {}):
+        raise MotionContentError(f"{path} records no _class_path, which {what} needs: give a checkpoint written by "
+                                 "`motioncontent fit`")
+    return meta
 
 
 def load_checkpoint_module(path: str | Path, cls: type, what: str) -> torch.nn.Module:
@@ -53,7 +86,8 @@ def load_checkpoint_module(path: str | Path, cls: type, what: str) -> torch.nn.M
 
     token = _given_hyperparameters.set(None)
     try:
-        return cls.load_from_checkpoint(str(path), map_location="cpu", **_load_overrides(cls)).eval()
+        return cls.load_from_checkpoint(str(path), map_location="cpu", weights_only=True,
+                                         **_load_overrides(cls)).eval()
     except (KeyError, TypeError, RuntimeError, ValueError) as error:
         reason = str(error).strip().splitlines()[0][:200]
         raise MotionContentError(f"{path} does not load as a {cls.__name__} ({type(error).__name__}: {reason})"

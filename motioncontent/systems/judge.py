@@ -78,17 +78,22 @@ class SpritesJudgeModule(LightningModule):
         self._evaluate("test", batch)
 
     def configure_optimizers(self) -> Any:
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        total = self.trainer.estimated_stepping_batches
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.hparams.lr, total_steps=int(total),
-                                                        pct_start=0.1)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return one_cycle_adamw(self)
+
+
+def one_cycle_adamw(module: LightningModule) -> dict[str, Any]:
+    """AdamW with a one-cycle schedule over the whole run (hparams lr, weight_decay): the judges' optimiser."""
+    optimizer = torch.optim.AdamW(module.parameters(), lr=module.hparams.lr, weight_decay=module.hparams.weight_decay)
+    total = module.trainer.estimated_stepping_batches
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=module.hparams.lr, total_steps=int(total),
+                                                    pct_start=0.1)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
 def load_judge(path: str, map_location: str | torch.device = "cpu") -> SpritesJudgeModule:
     """A trained judge in eval mode, from a checkpoint written by `make judge-sprites`."""
-    module = SpritesJudgeModule.load_from_checkpoint(path, map_location=map_location)
+    module = SpritesJudgeModule.load_from_checkpoint(path, map_location=map_location, weights_only=True)
     return module.eval()
 
 
-__all__ = ["ATTRIBUTES", "SpritesJudgeModule", "load_judge"]
+__all__ = ["ATTRIBUTES", "SpritesJudgeModule", "load_judge", "one_cycle_adamw"]

@@ -80,11 +80,11 @@ def import_standard_arrays(directory: Path, npy_root: Path) -> dict[str, Any]:
     counts: dict[str, Any] = {}
     for split in SPLITS:
         paths = {kind: npy_root / f"sprites_{kind}_{split}.npy" for kind in ("X", "A", "D")}
-        x = np.load(paths["X"], mmap_mode="r")
+        x = np.load(paths["X"], mmap_mode="r", allow_pickle=False)
         if x.ndim != 5 or x.shape[2:] != (FRAME_SIZE, FRAME_SIZE, 3):
             raise DataError(f"{paths['X']} has shape {x.shape}; expected (N, T, 64, 64, 3)")
-        attributes = _class_indices(np.load(paths["A"]), NUM_OPTIONS, "A", paths["A"])
-        motions = _class_indices(np.load(paths["D"]), NUM_MOTIONS, "D", paths["D"])
+        attributes = _class_indices(np.load(paths["A"], allow_pickle=False), NUM_OPTIONS, "A", paths["A"])
+        motions = _class_indices(np.load(paths["D"], allow_pickle=False), NUM_MOTIONS, "D", paths["D"])
         if attributes.shape != (len(x), len(ATTRIBUTES)) or motions.shape != (len(x),):
             raise DataError(f"labels in {npy_root} do not match the {len(x)} sequences of {paths['X']}")
         video = np.lib.format.open_memmap(video_file(directory, split), mode="w+", dtype=np.uint8, shape=x.shape)
@@ -120,8 +120,8 @@ def export_standard_arrays(directory: Path, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for split in SPLITS:
-        video = np.load(video_file(directory, split), mmap_mode="r")
-        labels = np.load(labels_file(directory, split))
+        video = np.load(video_file(directory, split), mmap_mode="r", allow_pickle=False)
+        labels = np.load(labels_file(directory, split), allow_pickle=False)
         n = len(video)
         onehot_a = np.zeros((n, NUM_FRAMES, len(ATTRIBUTES), NUM_OPTIONS), np.float32)
         for i, name in enumerate(ATTRIBUTES):

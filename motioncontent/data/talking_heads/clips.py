@@ -108,7 +108,7 @@ class ClipWindows(Dataset):
 
     def _array(self, path: Path) -> np.ndarray:
         if path not in self._arrays:
-            self._arrays[path] = np.load(path, mmap_mode="r")
+            self._arrays[path] = np.load(path, mmap_mode="r", allow_pickle=False)
         return self._arrays[path]
 
     def __len__(self) -> int:

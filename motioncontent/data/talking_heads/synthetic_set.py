@@ -67,8 +67,8 @@ def build_synthetic(directory: Path, num_identities: int, clips_per_identity: in
 def synthetic_clips(directory: Path) -> tuple[list[Clip], dict[Path, np.ndarray]]:
     """The clips of a built synthetic cache, and its per-frame motion factors (for ClipWindows)."""
     path = directory / CLIPS_FILE
-    shape = np.load(path, mmap_mode="r").shape
-    with np.load(directory / FACTORS_FILE) as factors:
+    shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+    with np.load(directory / FACTORS_FILE, allow_pickle=False) as factors:
         identity = factors["identity"]
         categorical = {name: factors[name] for name in IDENTITY_FACTORS}
         motion = factors["motion"]
