@@ -113,3 +113,14 @@ def _scramble_mdat(data: bytes) -> bytes:
             return data[:start] + noise + data[stop:]
         position += size
     raise ValueError("no mdat box")
+
+
+def make_audio_only(path: Path) -> Path:
+    """A real mp4/m4a container holding one AAC audio stream and no video stream."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path

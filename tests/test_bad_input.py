@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import os
 
-import av
 import lightning
-import numpy as np
 import pytest
 import torch
 
-from talking_heads_media import make_video
+from talking_heads_media import make_audio_only, make_video
 from test_cli import run as cli_run
 from tiny_models import TINY_BCD, tiny_prior
 
@@ -52,13 +50,7 @@ def inputs(tmp_path_factory):
                       "motioncontent.systems.SpritesJudgeModule"),
     }
     files["prior"] = str(tiny_prior(d / "prior.ckpt", d / "bcd.ckpt"))
-    with av.open(str(d / "audio.mp4"), "w") as container:  # a real mp4 with an audio stream only
-        stream = container.add_stream("aac", rate=16000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate = 16000
-        container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    files["audio"] = str(d / "audio.mp4")
+    files["audio"] = str(make_audio_only(d / "audio.mp4"))  # a real mp4 with an audio stream only
     (d / "text.mp4").write_text("this is not a video\n")
     files["text_video"] = str(d / "text.mp4")
     (d / "text.ckpt").write_text("this is not a checkpoint\n")

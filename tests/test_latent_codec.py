@@ -102,7 +102,8 @@ def test_missing_codec_checkpoint_is_one_line_and_exit_2(tmp_path):
                  f"--data.init_args.data_dir={tmp_path}", timeout=120)
     assert result.returncode == 2, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
-    assert lines[-1].startswith("motioncontent: error: frame autoencoder checkpoint not found") and str(missing) in lines[-1]
+    assert lines[-1].startswith("motioncontent: error: model.init_args.codec_checkpoint checkpoint not found")
+    assert str(missing) in lines[-1]
     assert not any("Traceback" in line for line in lines)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from talking_heads_media import make_video
+from talking_heads_media import make_audio_only, make_video
 from tiny_models import tiny_bcd, tiny_prior
 
 
@@ -87,13 +87,7 @@ def test_bad_inputs_end_with_one_line(models, tmp_path, monkeypatch, capsys, pro
     if problem == "missing":
         args["source"] = str(tmp_path / "nothing.mp4")
     elif problem == "audio_only":
-        with av.open(str(tmp_path / "audio.m4a"), "w") as container:
-            stream = container.add_stream("aac", rate=16000)
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            frame.sample_rate = 16000
-            container.mux(stream.encode(frame))
-            container.mux(stream.encode())
-        args["source"] = str(tmp_path / "audio.m4a")
+        args["source"] = str(make_audio_only(tmp_path / "audio.m4a"))
     elif problem == "wrong_checkpoint":
         args["bcd"] = str(models["prior"])
     else:
