@@ -223,7 +223,7 @@ def test_codec_encode_prior_of_another_model(inputs):
 
 def test_codec_encode_unwritable_output(inputs):
     one_error_line(run("codec", "encode", inputs["clip"], os.path.join(inputs["blocked"], "x.mcb"), "--ckpt",
-                       inputs["bcd"]), "the output folder", "blocker")
+                       inputs["bcd"]), "cannot write to the folder of the bitstream", "blocker")
 
 
 def test_codec_decode_missing_file(inputs):

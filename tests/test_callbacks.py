@@ -65,3 +65,25 @@ def test_codebook_usage_counts_dead_entries_and_perplexity(module):
     assert module.logged["codebook/dead_fraction"] == pytest.approx(3 / 8)
     assert module.logged["codebook/perplexity_mean"] == pytest.approx(2.5)
     assert module.logged["codebook/perplexity_min"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("stop", ["max_steps", "max_time"])
+def test_last_checkpoint_holds_the_final_step_of_a_run_that_stops_between_intervals(tmp_path, stop):
+    """`last` is the state training ended in, not the previous interval save (max_time stops anywhere)."""
+    from lightning.pytorch import Trainer
+    from lightning.pytorch.callbacks import Callback
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    from motioncontent.callbacks import ResumableCheckpoint
+
+    class StopAtStep5(Callback):  # what the Timer callback does when max_time runs out
+        def on_train_batch_end(self, trainer, *args):
+            trainer.should_stop = trainer.should_stop or trainer.global_step == 5
+
+    checkpoint = ResumableCheckpoint(dirpath=tmp_path, save_last=True, every_n_train_steps=4)
+    trainer = Trainer(max_steps=5 if stop == "max_steps" else 100, logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, callbacks=[checkpoint] + ([StopAtStep5()] if stop == "max_time" else []))
+    trainer.fit(BoringModel())
+    assert trainer.global_step == 5
+    assert torch.load(tmp_path / "last.ckpt", weights_only=False)["global_step"] == 5
+    assert torch.load(tmp_path / "epoch=0-step=4.ckpt", weights_only=False)["global_step"] == 4

@@ -5,6 +5,7 @@ mesh keypoint distance, the judge learning on a tiny synthetic set, and the `eva
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import time
 
@@ -19,9 +20,10 @@ from tiny_models import TINY_BCD, tiny_bcd
 from motioncontent.data import TalkingHeadDataModule
 from motioncontent.data.talking_heads.synthetic_faces import IDENTITY_FACTORS, IDENTITY_OPTIONS
 from motioncontent.data.transforms import signed_to_uint8
+from motioncontent.eval.frame_metrics import frame_metrics
 from motioncontent.eval.landmarks import (LEFT_EYE_OUTER, RIGHT_EYE_OUTER, FaceMeshLandmarks, landmark_distance,
                                           landmark_status, normalise_landmarks)
-from motioncontent.eval.talking_heads import (frame_metrics, motion_factor_errors, nearest_identity,
+from motioncontent.eval.talking_heads import (motion_factor_errors, nearest_identity,
                                               talking_head_benchmark, transfer_pairing)
 from motioncontent.systems.talking_head_judge import TalkingHeadJudgeModule, load_talking_head_judge
 
@@ -54,6 +56,16 @@ def test_transfer_pairing_takes_another_person_and_is_seeded():
     assert (pairs == transfer_pairing(people, seed=1)).all() and (pairs != transfer_pairing(people, seed=2)).any()
     with pytest.raises(ValueError, match="two people"):
         transfer_pairing(np.zeros(3, int))
+
+
+def test_eval_reads_a_talking_head_config_with_the_talking_head_split():
+    """The command scores the people `fit` held out: the data defaults are the talking-head module's, not Sprites'."""
+    from motioncontent.cli.evaluate import _talking_heads_parser
+
+    data = _talking_heads_parser().parse_args(["--config", "configs/talking_heads.yaml"]).data
+    assert data.class_path == "motioncontent.data.TalkingHeadDataModule"
+    default = inspect.signature(TalkingHeadDataModule).parameters["split_seed"].default
+    assert data.init_args.split_seed == default == 0
 
 
 def test_frame_metrics_on_known_differences():

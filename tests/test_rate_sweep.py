@@ -25,6 +25,7 @@ def test_sweep_trains_scores_and_plots_each_target_once(lpc_datamodule, tmp_path
     runs = json.loads((out / "rate_sweep.json").read_text())["runs"]
     assert [r["target"] for r in runs] == [1.0, 3.0]
     assert all(0 <= r["motion_acc"] <= 1 and r["bits_per_frame"] >= 0 for r in runs)
+    assert all(r["steps"] == 4 for r in runs), runs  # the tiny preset trains 4 steps
     assert "| target bits/frame |" in (out / "rate_sweep.md").read_text()
     assert Image.open(out / "rate_sweep.png").size[0] > 300
     again = run(*args[:2], "--judge", str(judge_dir / "judge_sprites.ckpt"), *args[2:], timeout=120)

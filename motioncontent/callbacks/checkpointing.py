@@ -113,6 +113,14 @@ class ResumableCheckpoint(ModelCheckpoint):
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         super().setup(trainer, pl_module, stage)
 
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # A run that stops between two interval saves (max_time, early stopping, max_steps off the interval) would
+        # otherwise keep `last` at the previous interval: Lightning saves `last` at the end only when no checkpoint
+        # was saved at all, and the steps since the interval (up to every_n_train_steps - 1) would be lost.
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        super().on_train_end(trainer, pl_module)
+
     def _checkpoint_folders(self, trainer: pl.Trainer) -> list[Path]:
         own = Path(self._ModelCheckpoint__resolve_ckpt_dir(trainer))  # Lightning's rule for dirpath
         folders = [own]

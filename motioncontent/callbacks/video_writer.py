@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from motioncontent.callbacks.media import save_atomic
 from motioncontent.data.video_io import VideoStreamWriter
-from motioncontent.errors import MotionContentError
+from motioncontent.errors import check_writable_dir
 
 SUMMARY_NAME = "predict_summary.json"
 
@@ -45,14 +45,7 @@ class PredictionVideoWriter(BasePredictionWriter):
         self._clock = time.perf_counter()
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        try:  # fail before any model work when the folder cannot be written
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            probe = self.output_dir / f".write-test-{id(self)}"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as error:
-            raise MotionContentError(f"cannot write to the output folder {self.output_dir}: "
-                                     f"{error.strerror or error}") from None
+        check_writable_dir(self.output_dir, "output folder")  # fail before any model work, not after it
 
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._clock = time.perf_counter()

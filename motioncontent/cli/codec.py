@@ -13,21 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from motioncontent.cli.subcommands import Parser, dispatch
-from motioncontent.errors import MotionContentError
-
-
-def _writable_parent(path: str) -> None:
-    folder = Path(path).expanduser().resolve().parent
-    if not folder.is_dir():
-        state = "is not a folder" if folder.exists() else "does not exist"
-        raise MotionContentError(f"the output folder {folder} {state}")
-    probe = folder / f".write-test-{id(path)}"
-    try:
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise MotionContentError(f"cannot write to the output folder {folder}: {error.strerror or error}") from None
+from motioncontent.cli.subcommands import Parser, check_writable_file, dispatch
 
 
 def _encode_parser() -> Parser:
@@ -55,7 +41,7 @@ def encode_command(argv: list[str]) -> None:
     from motioncontent.systems.inference import DEFAULT_CONTENT_FRAMES, DEFAULT_WINDOW, load_bcd, load_prior
 
     cfg = _encode_parser().parse_args(argv)
-    _writable_parent(cfg.file)
+    check_writable_file(cfg.file, "bitstream")
     bcd = load_bcd(cfg.ckpt)
     prior = load_prior(cfg.prior, bcd) if cfg.prior else None
     source = FrameSource(Path(cfg.video).expanduser(), int(bcd.hparams.image_size), float(bcd.hparams.fps), cfg.crop)
@@ -87,7 +73,7 @@ def decode_command(argv: list[str]) -> None:
 
     cfg = _decode_parser().parse_args(argv)
     read_bitstream(cfg.file)  # a damaged file fails here, before a model is loaded
-    _writable_parent(cfg.video)
+    check_writable_file(cfg.video, "video")
     bcd = load_bcd(cfg.ckpt)
     prior = load_prior(cfg.prior, bcd) if cfg.prior else None
     frames, seconds = decode_file(bcd, cfg.file, cfg.video, prior, steps=cfg.steps, seed=cfg.seed,

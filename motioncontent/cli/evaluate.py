@@ -153,11 +153,8 @@ DEFAULT_TALKING_HEAD_JUDGE = "checkpoints/judge_talking_heads.ckpt"
 
 def _talking_heads_parser() -> Any:
     parser = run_config_parser("motioncontent eval talking-heads", "Reconstruction and cross-identity motion "
-                               "transfer of a talking-head BCD checkpoint on the test people.", used=("ckpt_path",))
-    # The shared parser defaults to Sprites data, and jsonargparse keeps a default class's init_args that the config's
-    # class shares when the class changes: Sprites' split_seed 423 would replace the talking-head default 0 and
-    # score a different set of people than the run trained without. Talking heads as the default avoids it.
-    parser.set_defaults(data={"class_path": "motioncontent.data.TalkingHeadDataModule"})
+                               "transfer of a talking-head BCD checkpoint on the test people.", used=("ckpt_path",),
+                               datamodule="motioncontent.data.TalkingHeadDataModule")
     parser.add_argument("--ckpt_path", type=Optional[str], default=None, help="the BCD checkpoint to score")
     parser.add_argument("--judge", type=str, default=DEFAULT_TALKING_HEAD_JUDGE,
                         help="judge checkpoint (make judge-talking-heads)")

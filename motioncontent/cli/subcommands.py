@@ -13,7 +13,7 @@ from typing import Any, NoReturn, Optional
 from jsonargparse import ActionConfigFile, ArgumentParser
 from lightning.pytorch import LightningDataModule
 
-from motioncontent.errors import MotionContentError
+from motioncontent.errors import MotionContentError, check_writable_dir, check_writable_file  # noqa: F401 (re-exported)
 
 # Top-level keys of a LightningCLI run config that these commands accept and, unless they say so, ignore.
 RUN_CONFIG_KEYS = ("seed_everything", "trainer", "model", "optimizer", "lr_scheduler", "ckpt_path", "weights_only")
@@ -62,32 +62,17 @@ class PlainParser(argparse.ArgumentParser):
         exit_with_error(message, self.prog)
 
 
-def check_writable_dir(path: str | Path, what: str) -> None:
-    """Raise a one-line MotionContentError unless `path` is, or can be created as, a folder this process can write.
-
-    Checks the nearest existing ancestor (nothing is created): a file in the way or a folder without write
-    permission fails here, before any work, rather than as an OSError after minutes of it."""
-    folder = Path(path).expanduser().absolute()
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise MotionContentError(f"cannot write to the {what} {folder}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise MotionContentError(f"cannot write to the {what} {folder}: no write permission in {existing}")
-
-
-def check_writable_file(path: str | Path, what: str) -> None:
-    """check_writable_dir for the folder an output file goes to."""
-    check_writable_dir(Path(path).expanduser().absolute().parent, f"folder of the {what}")
-
-
-def run_config_parser(prog: str, description: str, used: tuple[str, ...] = ()) -> ArgumentParser:
+def run_config_parser(prog: str, description: str, used: tuple[str, ...] = (),
+                      datamodule: str = SPRITES_DATAMODULE) -> ArgumentParser:
     """A parser that reads LightningCLI run configs for their `data` section (plus the `used` top-level keys,
-    which the caller adds) and accepts every other run-config key without using it."""
+    which the caller adds) and accepts every other run-config key without using it.
+
+    `datamodule` is the data class when no config names one. It must be the class the command's configs use:
+    jsonargparse keeps the default class's init_args that a config's other class shares, so a Sprites default
+    would give a talking-head config Sprites' split_seed (423, not 0) and another set of test people."""
     parser = Parser(prog=prog, description=description)
     parser.add_argument("--config", action=ActionConfigFile, help="run config(s); only the data section is used")
-    parser.add_subclass_arguments(LightningDataModule, "data", default={"class_path": SPRITES_DATAMODULE})
+    parser.add_subclass_arguments(LightningDataModule, "data", default={"class_path": datamodule})
     for key in RUN_CONFIG_KEYS:
         if key not in used:
             parser.add_argument(f"--{key}", type=Optional[Any], default=None, help="(ignored: read by fit)")

@@ -36,6 +36,15 @@ def _data_args(extra: list[str]) -> list[str]:
     return keep
 
 
+def trained_steps(checkpoint: Path) -> int | None:
+    """The optimizer steps a run's checkpoint was trained for: fewer than max_steps when max_time stopped it."""
+    import torch
+
+    if not checkpoint.is_file():
+        return None
+    return int(torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"])
+
+
 def run_target(target: float, config: str, out: Path, extra: list[str], eval_args: list[str]) -> dict[str, Any]:
     from motioncontent.cli.evaluate import sprites_command
 
@@ -113,14 +122,17 @@ def sweep_main(argv: list[str]) -> None:
     rows = []
     for target in args.targets:
         figures = run_target(target, args.config, out, extra, eval_args)["swap"]
-        rows.append({"target": target, "bits_per_frame": figures["bits_per_frame"],
+        steps = trained_steps(out / "runs" / "sweep" / f"bits_{target:g}" / "checkpoints" / "last.ckpt")
+        rows.append({"target": target, "steps": steps, "bits_per_frame": figures["bits_per_frame"],
                      "motion_acc": figures["motion_swap"]["acc"],
                      "attributes_joint_acc": figures["attributes_joint_swap_acc"],
                      "reconstruction_psnr": figures["reconstruction_psnr"]})
     table = markdown_table(
-        [(f"{r['target']:g}", f"{r['bits_per_frame']:.2f}", f"{100 * r['motion_acc']:.1f}%",
-          f"{100 * r['attributes_joint_acc']:.1f}%", f"{r['reconstruction_psnr']:.2f}") for r in rows],
-        ("target bits/frame", "measured bits/frame", "motion swap acc", "joint attribute acc", "recon PSNR (dB)"))
+        [(f"{r['target']:g}", "-" if r["steps"] is None else str(r["steps"]), f"{r['bits_per_frame']:.2f}",
+          f"{100 * r['motion_acc']:.1f}%", f"{100 * r['attributes_joint_acc']:.1f}%",
+          f"{r['reconstruction_psnr']:.2f}") for r in rows],
+        ("target bits/frame", "steps trained", "measured bits/frame", "motion swap acc", "joint attribute acc",
+         "recon PSNR (dB)"))
     paths = write_report(out, "rate_sweep", {"config": args.config, "runs": rows}, table)
     plot(rows, out / "rate_sweep.png")
     print(table)

@@ -15,14 +15,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
+from motioncontent.eval.frame_metrics import frame_metrics
 from motioncontent.eval.judge_metrics import inception_metrics
 from motioncontent.models.rate import code_bits_per_frame
 from motioncontent.systems.judge import ATTRIBUTES
 
-# PSNR of identical frames is infinite; capped so that means and JSON stay finite.
-PSNR_CAP = 100.0
 Progress = Callable[[Iterator[Any], int], Iterator[Any]]
 
 
@@ -86,10 +84,9 @@ def swap_benchmark(
         recon = model.decode(content, source_codes, steps=steps, seed=seed)
         for name, logits in judge(recon).items():  # what the judge can read from the model's own clips
             recon_correct[name] += int((logits.argmax(1).cpu() == torch.from_numpy(labels[name][items])).sum())
-        frames, target = (recon.flatten(0, 1) + 1) / 2, (source.flatten(0, 1) + 1) / 2
-        frame_psnr = peak_signal_noise_ratio(frames, target, data_range=1.0, reduction="none", dim=(1, 2, 3))
-        psnr.append(frame_psnr.clamp(max=PSNR_CAP).cpu())
-        ssim.append(structural_similarity_index_measure(frames, target, data_range=1.0, reduction="none").cpu())
+        recon_metrics = frame_metrics(recon, source)
+        psnr.append(recon_metrics["psnr"].cpu())
+        ssim.append(recon_metrics["ssim"].cpu())
 
     probs = {name: torch.cat(p) for name, p in swap_probs.items()}
     driving_motion = torch.from_numpy(motions[partners[:n]])

@@ -28,14 +28,13 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from motioncontent.data.talking_heads.synthetic_faces import IDENTITY_FACTORS
 from motioncontent.data.talking_heads.synthetic_motion import MOTION_FACTORS
 from motioncontent.data.transforms import signed_to_uint8
+from motioncontent.eval.frame_metrics import frame_metrics
 from motioncontent.eval.landmarks import landmark_distance, normalise_landmarks
 
-PSNR_CAP = 100.0  # identical frames have infinite PSNR; capped so that means and JSON stay finite
 Progress = Callable[[Iterator[Any], int], Iterator[Any]]
 
 
@@ -57,19 +56,6 @@ def transfer_pairing(identities: np.ndarray, seed: int = 0) -> np.ndarray:
             raise ValueError("motion transfer across identities needs clips of at least two people")
         partners[i] = allowed[rng.integers(len(allowed))]
     return partners
-
-
-def frame_metrics(generated: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Videos (B, T, C, H, W) in [-1, 1] -> per-frame L1, PSNR and SSIM (B * T,) on [0, 1] intensities.
-
-    Time is flattened into the batch: a 5-D input would make torchmetrics compute volumetric SSIM."""
-    frames, truth = (generated.flatten(0, 1).float() + 1) / 2, (target.flatten(0, 1).float() + 1) / 2
-    return {
-        "l1": (frames - truth).abs().mean(dim=(1, 2, 3)),
-        "psnr": peak_signal_noise_ratio(frames, truth, data_range=1.0, reduction="none",
-                                        dim=(1, 2, 3)).clamp(max=PSNR_CAP),
-        "ssim": structural_similarity_index_measure(frames, truth, data_range=1.0, reduction="none"),
-    }
 
 
 def nearest_identity(query: torch.Tensor, exclude_clip: torch.Tensor, gallery: torch.Tensor,
@@ -263,5 +249,4 @@ def talking_head_benchmark(
     return result
 
 
-__all__ = ["frame_metrics", "motion_factor_errors", "nearest_identity", "talking_head_benchmark",
-           "transfer_pairing"]
+__all__ = ["motion_factor_errors", "nearest_identity", "talking_head_benchmark", "transfer_pairing"]

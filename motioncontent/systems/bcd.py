@@ -63,6 +63,17 @@ def build_quantizer(name: str, dim: int, num_groups: int, codebook_size: int, al
     raise ValueError(f"unknown quantizer '{name}' (available: gumbel, vq, fsq)")
 
 
+# The figures validation and test log (as val/<name>), in the fixed order of the table every rank reduces.
+_EVAL_METRICS = ("loss", "diffusion_loss", "rate_loss", "bits_soft", "kbps_soft", "bits_hard", "content_gap",
+                 "content_nce", "aux_loss")
+
+
+def _eval_table(device: torch.device) -> torch.Tensor:
+    """(len(_EVAL_METRICS), 2) zeros: per metric, the sum of batch figure x clips, and the clips."""
+    return torch.zeros(len(_EVAL_METRICS), 2, dtype=torch.float32 if device.type == "mps" else torch.float64,
+                       device=device)  # float64 (MPS has none): clip counts and sums stay exact over large splits
+
+
 class Networks(NamedTuple):
     """The trained parts: the live ones, or their exponential moving average (EMA) used for sampling."""
 
@@ -190,6 +201,7 @@ class BCDModule(LightningModule):
         if stage1_checkpoint:
             self.load_stage1(stage1_checkpoint)
         self._ema_step: int | None = None  # the optimizer step the EMA last moved at (see on_train_batch_end)
+        self._eval_sums: torch.Tensor | None = None  # this rank's validation/test table (see _accumulate_eval)
         if compile_denoiser:
             # The live DiT only, where training spends its time, compiled in place (nn.Module.compile), so parameter
             # names and checkpoints stay those of the eager model. The EMA copy that sampling and validation use
@@ -380,11 +392,55 @@ class BCDModule(LightningModule):
         batch_size = getattr(getattr(self._trainer, "datamodule", None), "batch_size", None)
         with split_batch(rank, world, rows=world * batch_size if batch_size else None):
             out = self.losses(video, generator=generator, ema=True, sync=False)
-        self._log_losses("val", out, video.shape[0])
+        self._accumulate_eval(out, video.shape[0])
         return {"codes": out["codes"]}
 
     def test_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
         return self.validation_step(batch, batch_idx)
+
+    # Evaluation figures are means over the split's clips (each batch's figure weighted by its clips), summed per
+    # rank during the epoch and reduced once at its end. Not Lightning's `self.log(..., sync_dist=True)` in the
+    # steps: its epoch mean averages the per-rank clip counts in an integer tensor, so 9 clips on 2 ranks (5 + 4)
+    # were divided by 4 x 2 = 8 and every val/ figure came out 9/8 too high (Lightning issue #21859).
+    def on_validation_epoch_start(self) -> None:
+        self._eval_sums = None
+
+    def on_test_epoch_start(self) -> None:
+        self._eval_sums = None
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_eval_epoch()
+
+    def on_test_epoch_end(self) -> None:
+        self._log_eval_epoch()
+
+    def _accumulate_eval(self, out: dict[str, torch.Tensor], batch_size: int) -> None:
+        """Adds this batch's figures x its clips, and its clips, to this rank's (metric, [sum, clips]) table."""
+        if self._eval_sums is None:
+            self._eval_sums = _eval_table(out["loss"].device)
+        values = {name: value for name, value in out.items() if name != "codes"}
+        if "bits_soft" in out:
+            values["kbps_soft"] = bits_to_kbps(out["bits_soft"], self.hparams.fps)
+        for name, value in values.items():
+            if name not in _EVAL_METRICS:
+                raise KeyError(f"{name!r} is not in _EVAL_METRICS (every rank must reduce the same table)")
+            row = self._eval_sums[_EVAL_METRICS.index(name)]
+            row[0] += value.detach().to(row.dtype) * batch_size
+            row[1] += batch_size
+
+    def _log_eval_epoch(self) -> None:
+        """val/<name>: the mean over every rank's clips. One all-reduce, which every rank makes once per epoch
+        whatever number of batches it held (none included)."""
+        sums = self._eval_sums if self._eval_sums is not None else _eval_table(self.device)
+        self._eval_sums = None
+        if self._trainer is not None and self._trainer.world_size > 1:
+            sums = self._trainer.strategy.reduce(sums, reduce_op="sum")
+        for name, (total, clips) in zip(_EVAL_METRICS, sums.tolist()):
+            if clips > 0:
+                # Already the same on every rank: sync_dist with max only keeps Lightning from warning (a mean
+                # would round it again for world sizes that are not powers of 2).
+                self.log(f"val/{name}", total / clips, prog_bar=name in ("loss", "bits_soft"), batch_size=1,
+                         sync_dist=True, reduce_fx="max")
 
     def _log_losses(self, stage: str, out: dict[str, torch.Tensor], batch_size: int) -> None:
         on_step = stage == "train"
