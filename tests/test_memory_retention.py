@@ -87,7 +87,7 @@ class LiveObjects(Callback):
     and still alive (tracemalloc; torch's own storages are not traced, hence the tensor count)."""
 
     def __init__(self, trace_from: int = 2):
-        self.trace_from = trace_from
+        self.trace_from, self.started = trace_from, False
         self.counts: list[tuple[int, int]] = []
         self.traced: list[int] = []
 
@@ -97,10 +97,15 @@ class LiveObjects(Callback):
         tensors = sum(1 for o in objects if isinstance(o, torch.Tensor))
         self.counts.append((tensors, len(objects)))
         del objects
-        if tracemalloc.is_tracing():
+        if len(self.counts) > self.trace_from:
             self.traced.append(tracemalloc.get_traced_memory()[0])
-        elif len(self.counts) == self.trace_from:
+        elif len(self.counts) == self.trace_from and not tracemalloc.is_tracing():
             tracemalloc.start()
+            self.started = True
+
+    def stop(self):
+        if self.started:
+            tracemalloc.stop()
 
 
 def test_epochs_with_validation_grids_and_heatmaps_keep_no_objects(tmp_path):
@@ -118,7 +123,7 @@ def test_epochs_with_validation_grids_and_heatmaps_keep_no_objects(tmp_path):
     try:
         trainer.fit(model, Clips())
     finally:
-        tracemalloc.stop()
+        probe.stop()
     samples = tmp_path / "retention" / "version_0" / "samples"
     assert len(list(samples.glob("swap_grid_epoch*.gif"))) == epochs  # every epoch rendered its grid
     tensors, objects = zip(*probe.counts)
