@@ -375,7 +375,7 @@ class BCDModule(LightningModule):
         # Noise drawn per clip of the global batch, so DDP trains as one process with the global batch would.
         with split_batch(*self._rank_world()):
             out = self.losses(video)
-        self._log_losses("train", out, video.shape[0])
+        self._log_train_losses(out, video.shape[0])
         self.log("train/temperature", self.quantizer.temperature)
         return out["loss"]
 
@@ -442,16 +442,13 @@ class BCDModule(LightningModule):
                 self.log(f"val/{name}", total / clips, prog_bar=name in ("loss", "bits_soft"), batch_size=1,
                          sync_dist=True, reduce_fx="max")
 
-    def _log_losses(self, stage: str, out: dict[str, torch.Tensor], batch_size: int) -> None:
-        on_step = stage == "train"
+    def _log_train_losses(self, out: dict[str, torch.Tensor], batch_size: int) -> None:
+        """train/<name> per step (each rank's own batch; validation's split-wide means are _log_eval_epoch's)."""
         for name, value in out.items():
-            if name == "codes":
-                continue
-            self.log(f"{stage}/{name}", value, on_step=on_step, on_epoch=not on_step, batch_size=batch_size,
-                     prog_bar=name in ("loss", "bits_soft"), sync_dist=not on_step)
+            if name != "codes":
+                self.log(f"train/{name}", value, batch_size=batch_size, prog_bar=name in ("loss", "bits_soft"))
         if "bits_soft" in out:
-            self.log(f"{stage}/kbps_soft", bits_to_kbps(out["bits_soft"], self.hparams.fps), on_step=on_step,
-                     on_epoch=not on_step, batch_size=batch_size, sync_dist=not on_step)
+            self.log("train/kbps_soft", bits_to_kbps(out["bits_soft"], self.hparams.fps), batch_size=batch_size)
 
     def configure_optimizers(self) -> Any:
         # No weight decay on codebooks, norms, biases and embeddings (all the <2-D parameters and codebooks).
