@@ -1,5 +1,6 @@
 """BCDModule: the public API, learning on real sprites, checkpoints and the two training stages."""
 
+import lightning
 import pytest
 import torch
 
@@ -40,6 +41,21 @@ def test_cross_driving_takes_content_and_motion_from_different_segments(tiny, mo
     content, q, target = tiny.cross_drive(video)
     assert seen == [4, 4] and target.shape[1] == 4 and q.codes.shape == (2, 4, 2)
     assert torch.equal(target, tiny.codec.encode(video)[:, 4:])
+
+
+def test_separate_content_encoder_trains_both_networks_and_reloads(tmp_path):
+    torch.manual_seed(0)
+    model = BCDModule(**TINY, separate_content_encoder=True, content_nce_weight=0.1)
+    video = torch.rand(4, 8, 3, 64, 64) * 2 - 1
+    model.losses(video)["loss"].backward()
+    # every parameter is trained (DDP's default find_unused_parameters=False needs that), each network by its part
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    path = tmp_path / "separate.ckpt"
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
+                "pytorch-lightning_version": lightning.__version__}, path)
+    reloaded = BCDModule.load_from_checkpoint(path)
+    assert torch.equal(reloaded.encode(video)[0], model.encode(video)[0])
+    assert torch.equal(reloaded.encode(video)[1], model.encode(video)[1])
 
 
 def test_content_flip_mirrors_the_content_segment_in_training_only():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from motioncontent.models.encoder import MotionContentEncoder
+from motioncontent.models.encoder import MotionContentEncoder, SeparateContentEncoder
 from motioncontent.models.layers import RelativePositionBias, relative_position_bucket
 
 C, S, K, CC, CM, MAX_T = 4, 8, 3, 16, 8, 12
@@ -128,3 +128,39 @@ def test_content_norm_standardises_content_over_the_batch_and_uses_running_stati
     encoder.eval()
     again, _ = encoder(latents[:1])
     assert torch.allclose(single, again)
+
+
+def test_separate_encoder_takes_content_and_motion_from_two_networks_and_trains_each_by_its_own_output():
+    content_net, motion_net = make_encoder(motion_dim=0), make_encoder(content_dim=0)
+    assert content_net.head_m is None and motion_net.head_c is None  # a zero size drops the head
+    assert content_net(torch.randn(1, 3, C, S, S))[1] is None and motion_net(torch.randn(1, 3, C, S, S))[0] is None
+    both = SeparateContentEncoder(content_net, motion_net)
+    z = torch.randn(2, 5, C, S, S)
+    content, motion = both(z)
+    assert content.shape == (2, K, CC) and motion.shape == (2, 5, CM)
+    assert torch.equal(both.encode_content(z), content) and torch.equal(both.encode_motion(z), motion)
+    assert torch.equal(content, content_net(z)[0]) and torch.equal(motion, motion_net(z)[1])
+    both.encode_content(z).square().sum().backward()
+    assert all(p.grad is None for p in motion_net.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in content_net.parameters())
+    with pytest.raises(ValueError, match="content head"):
+        SeparateContentEncoder(motion_net, content_net)
+
+
+def test_max_pooled_stem_reads_which_colours_a_frame_holds_not_where():
+    from motioncontent.models.encoder import ConvStem
+    stem = ConvStem(3, 16, dim=32, channels=16, pool="max")
+    frame = torch.randn(1, 3, 16, 16)
+    shuffled = frame.flatten(2)[..., torch.randperm(256)].view_as(frame)  # the same pixels anywhere else
+    recoloured = frame.clone()
+    recoloured[..., 5, 7] = torch.tensor([3.0, -3.0, 3.0])  # one pixel of a new colour
+    tokens = stem(torch.cat([frame, shuffled, recoloured]))
+    assert tokens.shape == (3, 32)
+    assert torch.allclose(tokens[0], tokens[1], atol=1e-5)
+    assert not torch.allclose(tokens[0], tokens[2], atol=1e-3)
+    # latent cells of 2x2 pixels (a pixel-unshuffled frame) are spread back to pixels: the same function of the frame
+    cells = ConvStem(12, 8, dim=32, channels=16, pool="max", cell_size=2)
+    cells.load_state_dict(stem.state_dict())
+    assert torch.allclose(cells(torch.nn.functional.pixel_unshuffle(frame, 2)), tokens[:1], atol=1e-5)
+    with pytest.raises(ValueError, match="stem pool"):
+        ConvStem(3, 16, dim=32, pool="mean")

@@ -28,20 +28,26 @@ from motioncontent.errors import MotionContentError
 DEFAULT_JUDGE = "checkpoints/judge_sprites.ckpt"
 
 
-def _sprites_parser() -> Any:
-    parser = run_config_parser("motioncontent eval sprites", "Swap accuracies, leakage probes and bits/frame of a "
-                               "BCD checkpoint on the Sprites test split.", used=("ckpt_path",))
+def _add_scoring_arguments(parser: Any, name: str, judge: str, judge_make: str, items: str, pairing: str,
+                           batch_size: int) -> None:
+    """The arguments every `eval` command shares: what to score, with which judge, where to write, how to sample."""
     parser.add_argument("--ckpt_path", type=Optional[str], default=None, help="the BCD checkpoint to score")
-    parser.add_argument("--judge", type=str, default=DEFAULT_JUDGE, help="judge checkpoint (make judge-sprites)")
-    parser.add_argument("--out", type=str, default="outputs/eval_sprites", help="folder for the JSON and markdown")
+    parser.add_argument("--judge", type=str, default=judge, help=f"judge checkpoint (make {judge_make})")
+    parser.add_argument("--out", type=str, default=f"outputs/{name}", help="folder for the JSON and markdown")
     parser.add_argument("--log_dir", type=Optional[str], default=None,
-                        help="TensorBoard folder (default logs/eval_sprites/<checkpoint name>)")
+                        help=f"TensorBoard folder (default logs/{name}/<checkpoint name>)")
     parser.add_argument("--steps", type=Optional[int], default=None,
                         help="sampler steps per generated clip (default: the model's sample_steps)")
     parser.add_argument("--sampler", type=Optional[str], default=None, help="euler or heun (default: the model's)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the swap pairing and of the sampler noise")
-    parser.add_argument("--limit", type=Optional[int], default=None, help="score only the first N test clips")
-    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0, help=f"seed of the {pairing} pairing and of the sampler noise")
+    parser.add_argument("--limit", type=Optional[int], default=None, help=f"score only the first N test {items}")
+    parser.add_argument("--batch_size", type=int, default=batch_size)
+
+
+def _sprites_parser() -> Any:
+    parser = run_config_parser("motioncontent eval sprites", "Swap accuracies, leakage probes and bits/frame of a "
+                               "BCD checkpoint on the Sprites test split.", used=("ckpt_path",))
+    _add_scoring_arguments(parser, "eval_sprites", DEFAULT_JUDGE, "judge-sprites", "clips", "swap", batch_size=32)
     parser.add_argument("--probes", type=bool, default=True, help="also fit the linear leakage probes")
     return parser
 
@@ -155,19 +161,8 @@ def _talking_heads_parser() -> Any:
     parser = run_config_parser("motioncontent eval talking-heads", "Reconstruction and cross-identity motion "
                                "transfer of a talking-head BCD checkpoint on the test people.", used=("ckpt_path",),
                                datamodule="motioncontent.data.TalkingHeadDataModule")
-    parser.add_argument("--ckpt_path", type=Optional[str], default=None, help="the BCD checkpoint to score")
-    parser.add_argument("--judge", type=str, default=DEFAULT_TALKING_HEAD_JUDGE,
-                        help="judge checkpoint (make judge-talking-heads)")
-    parser.add_argument("--out", type=str, default="outputs/eval_talking_heads",
-                        help="folder for the JSON and markdown")
-    parser.add_argument("--log_dir", type=Optional[str], default=None,
-                        help="TensorBoard folder (default logs/eval_talking_heads/<checkpoint name>)")
-    parser.add_argument("--steps", type=Optional[int], default=None,
-                        help="sampler steps per generated clip (default: the model's sample_steps)")
-    parser.add_argument("--sampler", type=Optional[str], default=None, help="euler or heun (default: the model's)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the transfer pairing and of the sampler noise")
-    parser.add_argument("--limit", type=Optional[int], default=None, help="score only the first N test windows")
-    parser.add_argument("--batch_size", type=int, default=16)
+    _add_scoring_arguments(parser, "eval_talking_heads", DEFAULT_TALKING_HEAD_JUDGE, "judge-talking-heads",
+                           "windows", "transfer", batch_size=16)
     parser.add_argument("--landmarks", type=str, default="auto",
                         help="mesh keypoint distance with mediapipe's face mesh: auto (when it runs here), on, off")
     parser.add_argument("--landmark_stride", type=int, default=4, help="score landmarks on every N-th frame")

@@ -11,6 +11,7 @@ bias per head, so no content token can read an absolute frame index. BCD: Li, Ch
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from einops import rearrange, repeat
@@ -31,16 +32,35 @@ class ConvStem(nn.Module):
     """(N, C, H, W) -> (N, D): conv, then [GroupNorm, SiLU, stride-2 conv] until about 4x4, then flatten + linear.
 
     Convolutions before the flatten keep the token linear layer small and share filters over space (METHOD 4).
+    pool="max" instead is a per-pixel MLP (1x1 convs) followed by the maximum of each channel over the frame: which
+    colours are present anywhere, not where, how many, or next to what. A content stem for appearance (ours, not
+    METHOD's): pose and facing move, resize and re-arrange the coloured regions, so a layout, an area or a local
+    pattern carries motion (on Sprites, a 3x3 conv before the maximum let content carry the motion class), whereas
+    the set of colours a character wears survives every pose. `cell_size`: pixels per side of one latent cell (the
+    pixel codec's unshuffle factor), which are spread back out so the MLP sees single pixels.
     """
 
-    def __init__(self, in_channels: int, in_size: int, dim: int, channels: int = 64):
+    def __init__(self, in_channels: int, in_size: int, dim: int, channels: int = 64,
+                 pool: Literal["flatten", "max"] = "flatten", cell_size: int = 1):
         super().__init__()
         steps, size = _stem_steps(in_size)
         groups = math.gcd(32, channels)
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, channels, 3, padding=1)]
-        for _ in range(steps):
-            layers += [nn.GroupNorm(groups, channels), nn.SiLU(), nn.Conv2d(channels, channels, 3, 2, padding=1)]
-        layers += [nn.GroupNorm(groups, channels), nn.SiLU(), nn.Flatten()]
+        if pool == "max":
+            if in_channels % (cell_size * cell_size):
+                raise ValueError(f"{in_channels} latent channels do not hold {cell_size}x{cell_size} pixel cells")
+            pixel_channels = in_channels // (cell_size * cell_size)
+            # no GroupNorm: per-frame statistics would cancel the colours the MLP detects
+            layers: list[nn.Module] = [nn.PixelShuffle(cell_size), nn.Conv2d(pixel_channels, channels, 1), nn.SiLU(),
+                                       nn.Conv2d(channels, channels, 1), nn.SiLU(), nn.AdaptiveMaxPool2d(1),
+                                       nn.Flatten()]
+            size = 1
+        elif pool == "flatten":
+            layers = [nn.Conv2d(in_channels, channels, 3, padding=1)]
+            for _ in range(steps):
+                layers += [nn.GroupNorm(groups, channels), nn.SiLU(), nn.Conv2d(channels, channels, 3, 2, padding=1)]
+            layers += [nn.GroupNorm(groups, channels), nn.SiLU(), nn.Flatten()]
+        else:
+            raise ValueError(f"unknown stem pool '{pool}' (available: flatten, max)")
         self.convs = nn.Sequential(*layers)  # convs keep PyTorch's default (Kaiming-uniform) init
         self.proj = nn.Linear(channels * size * size, dim)
         nn.init.xavier_uniform_(self.proj.weight)
@@ -82,12 +102,14 @@ class MotionContentEncoder(nn.Module):
         mlp_ratio: float = 4.0,
         dropout: float = 0.0,
         stem_channels: int = 64,
+        stem_pool: Literal["flatten", "max"] = "flatten",
+        stem_cell_size: int = 1,
         content_norm: bool = False,
     ):
         super().__init__()
         self.in_channels, self.in_size = in_channels, in_size
         self.num_content_queries, self.max_frames = num_content_queries, max_frames
-        self.stem = ConvStem(in_channels, in_size, dim, stem_channels)
+        self.stem = ConvStem(in_channels, in_size, dim, stem_channels, pool=stem_pool, cell_size=stem_cell_size)
         # the K learned queries of METHOD 4, shared by every clip; normal(0.02) like any embedding
         self.content_queries = nn.Parameter(torch.randn(num_content_queries, dim) * 0.02)
         # frame<->frame pairs: T5 buckets over the time offset; max_distance = max_frames spreads the log-spaced
@@ -99,13 +121,16 @@ class MotionContentEncoder(nn.Module):
         self.frame_query_bias = nn.Parameter(torch.randn(heads) * 0.02)
         self.blocks = nn.ModuleList([EncoderBlock(dim, heads, mlp_ratio, dropout) for _ in range(depth)])
         self.norm = nn.LayerNorm(dim)
-        self.head_c = nn.Linear(dim, content_dim)
-        self.head_m = nn.Linear(dim, motion_dim)
+        # A zero size drops that head: a network that makes only content or only motion (SeparateContentEncoder),
+        # whose unused head would get no gradient (which DDP rejects) and would only take up room in checkpoints.
+        self.head_c = nn.Linear(dim, content_dim) if content_dim else None
+        self.head_m = nn.Linear(dim, motion_dim) if motion_dim else None
         # Standardises every content slot and channel over the batch: at init the K query outputs are nearly the
         # same for every clip (the learned queries dominate them), so the denoiser sees an almost constant content
         # and learns to ignore it before the encoder learns to fill it. No affine: the DiT's projections scale it.
-        self.content_norm = nn.BatchNorm1d(num_content_queries * content_dim, affine=False) if content_norm else None
-        for linear in (self.head_c, self.head_m):  # not zero-init: the quantizer and the DiT need signal at step 0
+        self.content_norm = (nn.BatchNorm1d(num_content_queries * content_dim, affine=False)
+                             if content_norm and content_dim else None)
+        for linear in filter(None, (self.head_c, self.head_m)):  # not zero-init: the quantizer and the DiT need signal
             nn.init.xavier_uniform_(linear.weight)
             nn.init.zeros_(linear.bias)
 
@@ -122,8 +147,9 @@ class MotionContentEncoder(nn.Module):
         bottom = torch.cat([pairs(self.frame_query_bias, t, k), frame_frame], dim=2)
         return torch.cat([top, bottom], dim=1)  # (h, K+T, K+T)
 
-    def forward(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """latents (B, T, C, H, W) -> content (B, K, content_dim), motion (B, T, motion_dim); any T <= max_frames."""
+    def forward(self, latents: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """latents (B, T, C, H, W) -> content (B, K, content_dim), motion (B, T, motion_dim); any T <= max_frames.
+        None for a part whose size is 0."""
         b, t = latents.shape[:2]
         if t > self.max_frames:
             raise ValueError(f"clip has {t} frames but the encoder was built for at most max_frames={self.max_frames}")
@@ -139,6 +165,9 @@ class MotionContentEncoder(nn.Module):
             x = block(x, bias)
         x = self.norm(x)
         k = self.num_content_queries
+        motion = self.head_m(x[:, k:]) if self.head_m is not None else None  # (B, T, Cm)
+        if self.head_c is None:
+            return None, motion
         content = self.head_c(x[:, :k])  # (B, K, Cc)
         if self.content_norm is not None:
             norm = self.content_norm
@@ -146,4 +175,38 @@ class MotionContentEncoder(nn.Module):
             flat = nn.functional.batch_norm(content.flatten(1), norm.running_mean, norm.running_var, training=use_batch,
                                             momentum=norm.momentum, eps=norm.eps)
             content = flat.view_as(content)
-        return content, self.head_m(x[:, k:])  # (B, K, Cc), (B, T, Cm)
+        return content, motion
+
+    def encode_content(self, latents: torch.Tensor) -> torch.Tensor:
+        return self(latents)[0]
+
+    def encode_motion(self, latents: torch.Tensor) -> torch.Tensor:
+        return self(latents)[1]
+
+
+class SeparateContentEncoder(nn.Module):
+    """Two MotionContentEncoders behind the one-encoder interface: content from the first (built with motion_dim=0),
+    motion from the second (content_dim=0).
+
+    Not in METHOD.md (one transformer makes both). Cross-driving already runs the content and the motion pass on
+    different inputs (models/views.py gives them different views as well), so one shared network must serve two
+    tasks, and a signal that shapes content (e.g. the contrastive loss) also reshapes the motion features. Separate
+    weights keep the two apart. forward runs both networks (the one-encoder interface); encode_content and
+    encode_motion run only the one they need, which is what cross-driving calls."""
+
+    def __init__(self, content: MotionContentEncoder, motion: MotionContentEncoder):
+        super().__init__()
+        if content.head_c is None or motion.head_m is None:
+            raise ValueError("SeparateContentEncoder needs a network with a content head and one with a motion head")
+        self.content, self.motion = content, motion
+        self.num_content_queries, self.max_frames = content.num_content_queries, content.max_frames
+
+    def forward(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """latents (B, T, C, H, W) -> content (B, K, Cc) of the first network, motion (B, T, Cm) of the second."""
+        return self.content(latents)[0], self.motion(latents)[1]
+
+    def encode_content(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.content(latents)[0]
+
+    def encode_motion(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.motion(latents)[1]

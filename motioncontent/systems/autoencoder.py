@@ -21,6 +21,8 @@ from typing import Any, Iterator
 import torch
 import torch.nn.functional as F
 from lightning.pytorch import LightningModule
+from torch import nn
+from torchmetrics import MeanMetric
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from motioncontent.models.autoencoder import (CHECKPOINT_KEY, AutoencoderConfig, FrameAutoencoder,
@@ -103,6 +105,11 @@ class FrameAutoencoderModule(LightningModule):
         self.autoencoder = FrameAutoencoder(self.config)
         self.discriminator = (PatchDiscriminator(image_channels, discriminator_width, discriminator_layers)
                               if adversarial_weight > 0 else None)
+        # Frame-weighted means over the split. MeanMetric reduces (sum, weight) across DDP ranks; Lightning's own
+        # sync_dist epoch mean averages the per-rank batch sizes in an integer tensor, which is wrong whenever the
+        # split does not divide over the ranks (Lightning issue #21859; BCDModule's evaluation has the numbers).
+        self.quality = nn.ModuleDict({f"{stage}_{name}": MeanMetric() for stage in ("val", "test")
+                                      for name in ("l1", "psnr", "ssim")})
 
     @property
     def adversarial_on(self) -> bool:
@@ -140,20 +147,22 @@ class FrameAutoencoderModule(LightningModule):
                 self.log(f"train/{name}", value, prog_bar=name in ("loss", "l1"), batch_size=frames.shape[0])
         return out["loss"]
 
+    def _log_quality(self, stage: str, figures: dict[str, torch.Tensor], frames: int) -> None:
+        for name, value in figures.items():
+            metric = self.quality[f"{stage}_{name}"]
+            metric.update(value, weight=frames)
+            self.log(f"{stage}/{name}", metric, prog_bar=name != "l1")
+
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         frames = batch[0].flatten(0, 1)
         out = self.losses(frames, sample=False)
         psnr, ssim = frame_quality(out["reconstruction"], frames)
-        n = frames.shape[0]
-        self.log("val/l1", out["l1"], batch_size=n, sync_dist=True)
-        self.log("val/psnr", psnr, prog_bar=True, batch_size=n, sync_dist=True)
-        self.log("val/ssim", ssim, prog_bar=True, batch_size=n, sync_dist=True)
+        self._log_quality("val", {"l1": out["l1"], "psnr": psnr, "ssim": ssim}, frames.shape[0])
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
         frames = batch[0].flatten(0, 1)
         psnr, ssim = frame_quality(self.autoencoder.decode_raw(self.autoencoder.posterior(frames)[0]), frames)
-        self.log("test/psnr", psnr, batch_size=frames.shape[0], sync_dist=True)
-        self.log("test/ssim", ssim, batch_size=frames.shape[0], sync_dist=True)
+        self._log_quality("test", {"psnr": psnr, "ssim": ssim}, frames.shape[0])
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams

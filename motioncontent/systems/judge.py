@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from torch import nn
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from motioncontent.models.judge import JUDGE_HEADS, SpritesJudge
@@ -35,6 +36,9 @@ class SpritesJudgeModule(LightningModule):
                                   for name, classes in JUDGE_HEADS.items()})
             for stage in ("val", "test")
         })
+        # A metric object, not a tensor logged with sync_dist: Lightning's DDP epoch mean of those averages the
+        # per-rank batch sizes in an integer tensor (Lightning issue #21859); MeanMetric reduces sums and counts.
+        self.joint_accuracy = nn.ModuleDict({stage: MeanMetric() for stage in ("val", "test")})
 
     def forward(self, video: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.judge(video)
@@ -68,8 +72,8 @@ class SpritesJudgeModule(LightningModule):
             self.log(f"{stage}/acc_{name}", metric, on_epoch=True, prog_bar=name == "motion")
             if name in ATTRIBUTES:
                 joint &= logits[name].argmax(1) == labels[name]
-        self.log(f"{stage}/acc_attributes_joint", joint.float().mean(), on_epoch=True, batch_size=video.shape[0],
-                 sync_dist=True)
+        self.joint_accuracy[stage].update(joint.float())
+        self.log(f"{stage}/acc_attributes_joint", self.joint_accuracy[stage], on_epoch=True)
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._evaluate("val", batch)

@@ -111,6 +111,12 @@ class TalkingHeadJudgeModule(LightningModule):
 
     def _score(self, stage: str) -> None:
         items, self._eval_buffer = self._eval_buffer, []
+        if self._trainer is not None and self._trainer.world_size > 1:
+            # Identity accuracy ranks each clip against the whole split, so every rank scores the gathered split.
+            # Objects, not tensors: ranks hold different numbers of clips, which a tensor all_gather does not take.
+            gathered: list[Any] = [None] * self._trainer.world_size
+            torch.distributed.all_gather_object(gathered, items)
+            items = [item for rank_items in gathered for item in rank_items]
         if not items:
             return
         cat = {key: torch.cat([i[key] for i in items]) for key in items[0]}
