@@ -43,9 +43,10 @@ def test_cross_driving_takes_content_and_motion_from_different_segments(tiny, mo
     assert torch.equal(target, tiny.codec.encode(video)[:, 4:])
 
 
-def test_separate_content_encoder_trains_both_networks_and_reloads(tmp_path):
+@pytest.mark.parametrize("stem_pool", ["flatten", "max"])
+def test_separate_content_encoder_trains_both_networks_and_reloads(tmp_path, stem_pool):
     torch.manual_seed(0)
-    model = BCDModule(**TINY, separate_content_encoder=True, content_nce_weight=0.1)
+    model = BCDModule(**TINY, separate_content_encoder=True, content_stem_pool=stem_pool, content_nce_weight=0.1)
     video = torch.rand(4, 8, 3, 64, 64) * 2 - 1
     model.losses(video)["loss"].backward()
     # every parameter is trained (DDP's default find_unused_parameters=False needs that), each network by its part
@@ -56,6 +57,8 @@ def test_separate_content_encoder_trains_both_networks_and_reloads(tmp_path):
     reloaded = BCDModule.load_from_checkpoint(path)
     assert torch.equal(reloaded.encode(video)[0], model.encode(video)[0])
     assert torch.equal(reloaded.encode(video)[1], model.encode(video)[1])
+    with pytest.raises(ValueError, match="needs separate_content_encoder"):
+        BCDModule(**TINY, content_stem_pool="max")
 
 
 def test_content_flip_mirrors_the_content_segment_in_training_only():
