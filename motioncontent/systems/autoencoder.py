@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from torch import nn
 from torchmetrics import MeanMetric
-from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
+from motioncontent.eval.frame_metrics import frame_metrics
 from motioncontent.models.autoencoder import (CHECKPOINT_KEY, AutoencoderConfig, FrameAutoencoder,
                                               autoencoder_checkpoint_entry, kl_divergence)
 from motioncontent.models.patch_discriminator import (PatchDiscriminator, hinge_discriminator_loss,
@@ -44,11 +44,10 @@ def clip_frames(video: torch.Tensor, per_clip: int | None, generator: torch.Gene
 
 
 def frame_quality(reconstruction: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean per-frame PSNR (dB) and SSIM of frames (N, C, H, W) in [-1, 1], measured in [0, 1]."""
-    a, b = (reconstruction.clamp(-1, 1) + 1) / 2, (frames + 1) / 2
-    psnr = peak_signal_noise_ratio(a, b, data_range=1.0, reduction="none", dim=(1, 2, 3)).clamp(max=100.0)
-    ssim = structural_similarity_index_measure(a, b, data_range=1.0, reduction="none")
-    return psnr.mean(), ssim.mean()
+    """Mean per-frame PSNR (dB) and SSIM of frames (N, C, H, W) in [-1, 1], measured in [0, 1] (eval/frame_metrics.py,
+    the benchmarks' metrics, on N one-frame clips)."""
+    metrics = frame_metrics(reconstruction.clamp(-1, 1)[:, None], frames[:, None])
+    return metrics["psnr"].mean(), metrics["ssim"].mean()
 
 
 @contextmanager
