@@ -157,6 +157,30 @@ def test_the_frame_autoencoder_validates_alike_on_three_ranks_and_one(tmp_path):
         assert three[name] == pytest.approx(one[name], rel=DDP_VAL_RTOL), (name, one, three)
 
 
+def test_the_talking_head_judge_validates_alike_on_three_ranks_and_one(tmp_path):
+    # Identity accuracy ranks each clip's embedding against every other clip of the split, so each rank must score
+    # the gathered split: 5 validation people x 2 clips x 2 windows = 20 clips, dealt 7 + 7 + 6 on 3 ranks.
+    data = ["--data.init_args.data_dir", str(tmp_path / "data"), "--data.init_args.image_size=32",
+            "--data.init_args.num_identities=12", "--data.init_args.clips_per_identity=2",
+            "--data.init_args.clip_frames=16", "--data.init_args.num_frames=8", "--data.init_args.val_fraction=0.34",
+            "--data.init_args.test_fraction=0.1", "--data.init_args.eval_windows_per_clip=2",
+            "--data.init_args.batch_size=4"]
+    common = ["validate", "--config", "configs/judge_talking_heads.yaml", *data, "--model.init_args.image_size=32",
+              "--model.init_args.width=8", "--model.init_args.frame_dim=32", "--model.init_args.embed_dim=16",
+              "--trainer.callbacks+=run_probes.RecordRun", f"--trainer.logger.init_args.save_dir={tmp_path}"]
+    figures = []
+    for name, extra in (("one", []), ("three", ["--config", "configs/trainer/ddp_sim.yaml", "--trainer.devices=3"])):
+        result = run(*common, *extra, env={**ENV, "MC_TEST_RUN_LOG": str(tmp_path / f"{name}.jsonl")}, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        (record,) = records(tmp_path / f"{name}.jsonl")[1]
+        assert record["clips"] == 20  # each clip once: none dropped, none repeated
+        figures.append(record["val"])
+    one, three = figures
+    assert {"val/identity_acc", "val/motion_error", "val/acc_factors_joint"} <= set(one) == set(three)
+    for name in one:
+        assert three[name] == pytest.approx(one[name], rel=DDP_VAL_RTOL, abs=1e-6), (name, one, three)
+
+
 # ---- the pieces, in process ---------------------------------------------------------------------------------
 def test_epoch_sampler_deals_the_global_batches_to_ranks_and_resumes_mid_epoch():
     data = list(range(22))
