@@ -7,7 +7,7 @@ ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-full train-sprites train-sprites-large judge-sprites eval-sprites sweep-sprites data-sprites bench-data \
-	bench-model bench-sampler train-talking-heads data-talking-heads bench-talking-heads train-autoencoder-sprites \
+	bench-model bench-efficiency bench-sampler train-talking-heads data-talking-heads bench-talking-heads train-autoencoder-sprites \
 	train-autoencoder-talking-heads eval-autoencoder bench-latents tensorboard clean
 
 help:  ## list targets
@@ -58,6 +58,9 @@ bench-data: $(STAMP)  ## dataset build time and DataLoader throughput for both s
 
 bench-model: $(STAMP)  ## BCD training clips/s and sampling frames/s for the Sprites configs
 	$(PY) benchmarks/bcd_speed.py $(ARGS)
+
+bench-efficiency: $(STAMP)  ## training step time, clips/s, peak memory and MFU (large Sprites, 128 px heads; GPU if any)
+	$(PY) benchmarks/train_efficiency.py $(ARGS)
 
 bench-sampler: $(STAMP)  ## PSNR of Euler/Heun at 1-40 steps on a sprite memorisation probe (~1 min)
 	$(PY) benchmarks/sampler_probe.py $(ARGS)

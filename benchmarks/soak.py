@@ -8,13 +8,17 @@ the procedural sprites. Training runs in this process (the real `motioncontent f
 callback can mark epoch ends); a thread samples the RSS of this process and all its children (DataLoader workers)
 every --interval seconds: psutil when installed, else VmRSS from /proc/<pid>/status.
 
-The verdict: memory after the first epoch (allocator pools, optimizer state, the first validation are all warm by
-then) must not grow by more than --tolerance percent (default 5) for the rest of the training. It is taken on the
-anonymous part of the resident memory (RssAnon: heap and tensors) where /proc tells it apart: resident memory also
-counts the pages of the memory-mapped dataset cache read so far, which grow until the whole file has been touched
-and are the kernel's to drop, not a leak. Both are printed, and every sample goes to <log_dir>/soak_rss.csv. A run
-too short to finish one epoch has no verdict; `--limit_train_batches N` makes epochs shorter (same code paths, more
-of them).
+The verdict compares memory at the same point of the training cycle, so that a working set that is larger in the
+middle of an epoch than after it is not mistaken for growth (ReleaseFreedMemory, in every training config, hands
+the freed heap back to the OS at each epoch and validation end, so the two differ by the whole working set): it
+passes when (a) the memory retained at the end of every later epoch stays within --tolerance percent (default 5)
+of its value at the end of the first, and (b) the peak sampled in the last quarter of the run stays within the same
+tolerance of the peak in its first quarter after epoch 1; a leak raises both the floor and the peaks. It is taken on
+the anonymous part of the resident memory (RssAnon: heap and tensors) where /proc tells it apart: resident memory
+also counts the pages of the memory-mapped dataset cache read so far, which grow until the whole file has been
+touched and are the kernel's to drop, not a leak. Both are printed, with the maximum anywhere after epoch 1, and
+every sample goes to <log_dir>/soak_rss.csv. A run too short to finish two epochs, or to be sampled 8 times after
+the first, has no verdict; `--limit_train_batches N` makes epochs shorter (same code paths, more of them).
 """
 
 from __future__ import annotations
@@ -146,22 +150,49 @@ class Growth:
     peak_mib: float | None
     growth_mib: float | None
     growth_pct: float | None
-    passed: bool | None  # None: no verdict (the first epoch never ended, or nothing was sampled after it)
 
 
-def growth(samples: Samples, tolerance_pct: float, column: int) -> Growth:
-    """Growth of the maximum after the first epoch (until training ended) over the value at its end; column 0:
-    resident memory, 1: its anonymous part."""
+def growth(samples: Samples, column: int) -> Growth:
+    """The maximum after the first epoch (until training ended) over the value at its end, which with freed memory
+    handed back at epoch ends is the working set, not growth; column 0: resident memory, 1: its anonymous part."""
     if samples.first_epoch_end is None or samples.epoch_end[0][column] is None:
-        return Growth(None, None, None, None, None)
+        return Growth(None, None, None, None)
     end = samples.train_end if samples.train_end is not None else float("inf")
     after = [point[1 + column] for point in samples.points if samples.first_epoch_end < point[0] <= end]
     base = samples.epoch_end[0][column] / MIB
     if not after:
-        return Growth(base, None, None, None, None)
+        return Growth(base, None, None, None)
     peak = max(after) / MIB
     pct = 100.0 * (peak - base) / base
-    return Growth(base, peak, peak - base, pct, pct < tolerance_pct)
+    return Growth(base, peak, peak - base, pct)
+
+
+@dataclass
+class Verdict:
+    """Phase-matched growth in percent (None: not enough epochs or samples) and whether it is within tolerance."""
+
+    epoch_end_pct: float | None
+    peak_pct: float | None
+    passed: bool | None
+
+
+def verdict(samples: Samples, tolerance_pct: float, column: int) -> Verdict:
+    """(a) the highest end-of-epoch value after epoch 1 over epoch 1's; (b) the peak sample of the last quarter of
+    the run after epoch 1 over the peak of its first quarter; column 0: resident memory, 1: its anonymous part."""
+    ends = [point[column] for point in samples.epoch_end]
+    epoch_end_pct = None
+    if len(ends) >= 2 and ends[0]:
+        epoch_end_pct = 100.0 * (max(ends[1:]) - ends[0]) / ends[0]
+    peak_pct = None
+    if samples.first_epoch_end is not None:
+        end = samples.train_end if samples.train_end is not None else float("inf")
+        after = [point[1 + column] for point in samples.points if samples.first_epoch_end < point[0] <= end]
+        if len(after) >= 8 and None not in after:
+            first, last = max(after[:len(after) // 4]), max(after[-(len(after) // 4):])
+            peak_pct = 100.0 * (last - first) / first
+    if epoch_end_pct is None or peak_pct is None:
+        return Verdict(epoch_end_pct, peak_pct, None)
+    return Verdict(epoch_end_pct, peak_pct, epoch_end_pct < tolerance_pct and peak_pct < tolerance_pct)
 
 
 def anon_trend(samples: Samples) -> tuple[list[float], float] | None:
@@ -183,14 +214,15 @@ def anon_trend(samples: Samples) -> tuple[list[float], float] | None:
     return medians, slope
 
 
-def table(samples: Samples, minutes: float, tolerance_pct: float, source: str, wall_s: float) -> tuple[str, Growth]:
+def table(samples: Samples, minutes: float, tolerance_pct: float, source: str, wall_s: float) -> tuple[str, Verdict]:
     """The markdown table, and the verdict: on anonymous memory where /proc tells it apart, else on RSS."""
     def fmt(value: float | None, spec: str) -> str:
         return "n/a" if value is None else format(value, spec)
 
-    rss, anon = growth(samples, tolerance_pct, 0), growth(samples, tolerance_pct, 1)
-    verdict = anon if anon.base_mib is not None else rss
-    status = {True: "PASS", False: "FAIL", None: "no verdict (first epoch not finished)"}
+    rss, anon = growth(samples, 0), growth(samples, 1)
+    on_anon = anon.base_mib is not None
+    judged = verdict(samples, tolerance_pct, 1 if on_anon else 0)
+    status = {True: "PASS", False: "FAIL", None: "no verdict (fewer than 2 epochs or 8 samples after the first)"}
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     rows = [
         ("machine", f"{platform.machine()}, {os.cpu_count()} CPUs, load avg {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}"
@@ -201,22 +233,24 @@ def table(samples: Samples, minutes: float, tolerance_pct: float, source: str, w
         ("first epoch ended", "n/a" if samples.first_epoch_end is None else f"{samples.first_epoch_end:.0f} s"),
     ]
     for name, g in (("RSS", rss), ("anonymous RSS (heap, tensors)", anon)):
-        rows += [(f"{name} after the first epoch", f"{fmt(g.base_mib, '.0f')} MiB"),
-                 (f"max {name} afterwards", f"{fmt(g.peak_mib, '.0f')} MiB"),
-                 (f"{name} growth", f"{fmt(g.growth_mib, '+.1f')} MiB ({fmt(g.growth_pct, '+.2f')}%)")]
+        rows += [(f"{name} at the end of the first epoch", f"{fmt(g.base_mib, '.0f')} MiB"),
+                 (f"max {name} sampled afterwards, in or between epochs", f"{fmt(g.peak_mib, '.0f')} MiB"
+                  f" ({fmt(g.growth_pct, '+.2f')}% over the end of the first epoch)")]
     trend = anon_trend(samples)
     if trend is not None:
         medians, slope = trend
         rows.append(("anonymous RSS after the first epoch: median of each quarter of the run; linear trend",
                      ", ".join(f"{m:.0f}" for m in medians) + f" MiB; {slope:+.2f} MiB/min"))
+    memory = "anonymous" if on_anon else "resident"
     rows += [
         ("RSS / anonymous at the end of each epoch",
          ", ".join(f"{r / MIB:.0f}/{(a or 0) / MIB:.0f}" for r, a in samples.epoch_end) + " MiB"),
-        (f"no growth after the first epoch (< {tolerance_pct:g}%, "
-         f"{'anonymous' if verdict is anon else 'resident'} memory)", status[verdict.passed]),
+        (f"(a) {memory} memory at later epoch ends: highest over the first", f"{fmt(judged.epoch_end_pct, '+.2f')}%"),
+        (f"(b) {memory} memory peak: last quarter of the run over the first", f"{fmt(judged.peak_pct, '+.2f')}%"),
+        (f"no growth after the first epoch (a and b < {tolerance_pct:g}%, {memory} memory)", status[judged.passed]),
     ]
     lines = ["| quantity | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
-    return "\n".join(lines), verdict
+    return "\n".join(lines), judged
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -273,9 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     csv.write_text("seconds,rss_mib,anon_mib,epochs_done\n" + "".join(
         f"{t:.1f},{rss / MIB:.1f},{(anon or 0) / MIB:.1f},{e}\n" for t, rss, anon, e in samples.points))
     print(f"[soak] memory samples: {csv}", flush=True)
-    text, verdict = table(samples, args.minutes, args.tolerance, source, wall)
+    text, judged = table(samples, args.minutes, args.tolerance, source, wall)
     print(text, flush=True)
-    return 0 if verdict.passed is not False else 1
+    return 0 if judged.passed is not False else 1
 
 
 if __name__ == "__main__":
