@@ -24,7 +24,8 @@ def test_judge_learns_the_labels_of_real_clips(lpc_datamodule):
     labels = {n: torch.tensor([lab[n] for _, lab in batch]) for n in JUDGE_HEADS}
     module = SpritesJudgeModule(width=8, frame_dim=32, hidden=32)
     optimizer = torch.optim.Adam(module.parameters(), lr=3e-3)
-    for step in range(60):
+    # 60 steps sat at the threshold (skin 0.55 on an AMD EPYC); with 150 every head is >= 0.87 for seeds 0-2 there
+    for step in range(150):
         rows = torch.randint(0, len(video), (32,))
         loss = module.training_step((video[rows], {n: v[rows] for n, v in labels.items()}), step)
         optimizer.zero_grad()
