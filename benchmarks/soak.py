@@ -114,6 +114,13 @@ class Samples:
     steps: int = 0
     train_end: float | None = None
 
+    def after_first_epoch(self) -> list[tuple[float, int, int | None, int]]:
+        """The points sampled after the first epoch ended and until training did (none if it never ended)."""
+        if self.first_epoch_end is None:
+            return []
+        end = self.train_end if self.train_end is not None else float("inf")
+        return [point for point in self.points if self.first_epoch_end < point[0] <= end]
+
 
 def sampler(samples: Samples, start: float, interval: float, stop: threading.Event) -> None:
     while not stop.is_set():
@@ -157,8 +164,7 @@ def growth(samples: Samples, column: int) -> Growth:
     handed back at epoch ends is the working set, not growth; column 0: resident memory, 1: its anonymous part."""
     if samples.first_epoch_end is None or samples.epoch_end[0][column] is None:
         return Growth(None, None, None, None)
-    end = samples.train_end if samples.train_end is not None else float("inf")
-    after = [point[1 + column] for point in samples.points if samples.first_epoch_end < point[0] <= end]
+    after = [point[1 + column] for point in samples.after_first_epoch()]
     base = samples.epoch_end[0][column] / MIB
     if not after:
         return Growth(base, None, None, None)
@@ -184,12 +190,10 @@ def verdict(samples: Samples, tolerance_pct: float, column: int) -> Verdict:
     if len(ends) >= 2 and ends[0]:
         epoch_end_pct = 100.0 * (max(ends[1:]) - ends[0]) / ends[0]
     peak_pct = None
-    if samples.first_epoch_end is not None:
-        end = samples.train_end if samples.train_end is not None else float("inf")
-        after = [point[1 + column] for point in samples.points if samples.first_epoch_end < point[0] <= end]
-        if len(after) >= 8 and None not in after:
-            first, last = max(after[:len(after) // 4]), max(after[-(len(after) // 4):])
-            peak_pct = 100.0 * (last - first) / first
+    after = [point[1 + column] for point in samples.after_first_epoch()]
+    if len(after) >= 8 and None not in after:
+        first, last = max(after[:len(after) // 4]), max(after[-(len(after) // 4):])
+        peak_pct = 100.0 * (last - first) / first
     if epoch_end_pct is None or peak_pct is None:
         return Verdict(epoch_end_pct, peak_pct, None)
     return Verdict(epoch_end_pct, peak_pct, epoch_end_pct < tolerance_pct and peak_pct < tolerance_pct)
@@ -198,10 +202,7 @@ def verdict(samples: Samples, tolerance_pct: float, column: int) -> Verdict:
 def anon_trend(samples: Samples) -> tuple[list[float], float] | None:
     """Medians of the anonymous memory in each quarter of the run after the first epoch, and its least-squares slope
     in MiB/min: a leak shows as a climb of the medians, where the maximum also catches one-off spikes."""
-    if samples.first_epoch_end is None:
-        return None
-    end = samples.train_end if samples.train_end is not None else float("inf")
-    after = [(t, anon / MIB) for t, _, anon, _ in samples.points if samples.first_epoch_end < t <= end and anon]
+    after = [(t, anon / MIB) for t, _, anon, _ in samples.after_first_epoch() if anon]
     if len(after) < 8:
         return None
     values = [v for _, v in after]

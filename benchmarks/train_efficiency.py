@@ -35,6 +35,7 @@ from torch.utils.flop_counter import FlopCounterMode
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from bcd_speed import sync  # noqa: E402
 from latent_speed import random_codec_checkpoint  # noqa: E402
 from sprites_data import machine  # noqa: E402
 
@@ -109,11 +110,6 @@ def peak_flops(device: torch.device, precision: str, override_tflops: float | No
     return 2 * 2048 ** 3 / best, "measured 2048^3 fp32 matmul"
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def time_steps(model: BCDModule, batch: torch.Tensor, steps: int, bf16: bool, profile: bool = False) -> float:
     """Seconds per training step (forward, backward, Adam) after two warm-up steps (compilation, allocator)."""
     device = batch.device
@@ -172,7 +168,8 @@ def build(config_path: Path, device: torch.device, codec_dir: Path, batch_size: 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", nargs="+", default=["configs/sprites_large.yaml", "configs/talking_heads_128.yaml"])
+    parser.add_argument("--configs", nargs="+",
+                        default=["configs/sprites_large.yaml", "configs/talking_heads_128.yaml"])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per row")
     parser.add_argument("--batch_size", type=int, default=None, help="override the configs' batch (e.g. on a CPU)")
@@ -187,6 +184,8 @@ def main(argv: list[str] | None = None) -> None:
     gpu = device.type == "cuda"
     precisions = args.precisions or (["32-true", "bf16-mixed"] if gpu else ["32-true"])
     compiles = {"off": [False], "on": [True], "both": [False, True]}[args.compile or ("both" if gpu else "off")]
+    # once per precision, not per row: a CPU's peak is a timed matmul
+    peaks = {precision: peak_flops(device, precision, args.peak_tflops) for precision in precisions}
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -198,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
                     model, batch = build(REPO / path, device, Path(tmp), args.batch_size, compile_denoiser=True)
                 for precision in precisions:
                     seconds = time_steps(model, batch, args.steps, "bf16" in precision, args.profile)
-                    peak, source = peak_flops(device, precision, args.peak_tflops)
+                    peak, source = peaks[precision]
                     rows.append((path, batch.shape[0], precision, "on" if compiled else "off", seconds * 1e3,
                                  batch.shape[0] / seconds, peak_memory_gib(device), total / 1e9,
                                  100 * denoiser / forward, 100 * total / seconds / peak, peak / 1e12, source))
