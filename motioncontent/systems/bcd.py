@@ -36,6 +36,7 @@ from motioncontent.models.frame_codec import AutoencoderCodec, DiffusersVAECodec
 from motioncontent.models.quantizer import GroupGumbelQuantizer, QuantizerOutput
 from motioncontent.models.rate import bits_to_kbps, code_bits_per_frame, kbps_to_bits, rate_loss, soft_bits_per_frame
 from motioncontent.models.views import permute_channels, random_hflip, shuffle_patches
+from motioncontent.systems.schedules import warmup_cosine
 
 
 def build_codec(name: str, channels: int, image_size: int, pixel_unshuffle: int, pixel_shift: float,
@@ -480,8 +481,8 @@ class BCDModule(LightningModule):
             [{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=self.hparams.lr, betas=(0.9, 0.99),
         )
-        warmup = max(1, self.hparams.warmup_steps)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        # Warm-up, then constant: BCD runs are mostly bounded by max_time, which gives a cosine no end to decay to.
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(self.hparams.warmup_steps, None))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # ---- checkpoints -------------------------------------------------------------------------------------

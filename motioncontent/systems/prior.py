@@ -23,6 +23,7 @@ from lightning.pytorch import LightningModule
 from motioncontent.models.prior import MotionPrior, PriorConfig
 from motioncontent.models.rate import code_histogram, entropy_bits
 from motioncontent.systems.inference import DEFAULT_CONTENT_FRAMES, DEFAULT_WINDOW, codes_of_clips, load_bcd, model_id
+from motioncontent.systems.schedules import trainer_max_steps, warmup_cosine
 
 
 class MotionPriorModule(LightningModule):
@@ -119,17 +120,7 @@ class MotionPriorModule(LightningModule):
         other = [p for n, p in self.prior.named_parameters() if not (p.ndim >= 2 and "emb" not in n and "pos" not in n)]
         optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": self.hparams.weight_decay},
                                        {"params": other, "weight_decay": 0.0}], lr=self.hparams.lr, betas=(0.9, 0.95))
-        total = max(1, int(getattr(self.trainer, "max_steps", -1) or -1)) if self._trainer is not None else 1
-        warmup = max(1, self.hparams.warmup_steps)
-
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            if total <= warmup:
-                return 1.0
-            progress = min(1.0, (step - warmup) / (total - warmup))
-            return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
-
+        schedule = warmup_cosine(self.hparams.warmup_steps, trainer_max_steps(self), final_fraction=0.1)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
