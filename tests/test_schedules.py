@@ -1,8 +1,9 @@
 import math
+from types import SimpleNamespace
 
 import pytest
 
-from motioncontent.systems.schedules import warmup_cosine
+from motioncontent.systems.schedules import trainer_max_steps, warmup_cosine
 
 
 def test_warmup_then_cosine_to_the_final_fraction():
@@ -19,3 +20,9 @@ def test_constant_after_warmup_without_a_step_limit(total):
     schedule = warmup_cosine(warmup_steps=10, total_steps=total)
     assert [schedule(s) for s in (10, 1000)] == [1.0, 1.0]
     assert math.isclose(schedule(4), 0.5)
+
+
+def test_trainer_max_steps_is_none_without_a_trainer_or_a_step_limit():
+    assert trainer_max_steps(SimpleNamespace(_trainer=None)) is None
+    assert trainer_max_steps(SimpleNamespace(_trainer=SimpleNamespace(max_steps=-1))) is None
+    assert trainer_max_steps(SimpleNamespace(_trainer=SimpleNamespace(max_steps=500))) == 500

@@ -76,7 +76,7 @@ class FrameAutoencoderModule(LightningModule):
         discriminator_width, discriminator_layers: its size.
         lr, discriminator_lr, warmup_steps: AdamW (discriminator betas (0.5, 0.9) as LDM), linear warm-up.
         cosine_decay: after the warm-up, decay the learning rates by a cosine to 10% at trainer.max_steps
-            (False: constant). The last few dB of PSNR come from the low-rate end of the schedule.
+            (False: constant after the warm-up). Only the decayed run was measured on Sprites (README).
         scale_batches: training batches the latent scale is fitted on at the end of training.
     """
 

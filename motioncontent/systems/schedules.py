@@ -27,6 +27,5 @@ def warmup_cosine(warmup_steps: int, total_steps: int | None, final_fraction: fl
 
 def trainer_max_steps(module: object) -> int | None:
     """The attached trainer's max_steps, or None when there is no trainer or no step limit (-1)."""
-    trainer = getattr(module, "_trainer", None)
-    steps = int(getattr(trainer, "max_steps", -1) or -1) if trainer is not None else -1
-    return steps if steps > 0 else None
+    steps = getattr(getattr(module, "_trainer", None), "max_steps", None)
+    return int(steps) if steps is not None and steps > 0 else None
