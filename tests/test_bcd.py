@@ -225,3 +225,28 @@ def test_ema_encoder_keeps_content_statistics_of_its_own_outputs():
     assert torch.allclose(ema_encoder.content_norm.running_mean, own.mean(0), atol=1e-5)
     assert torch.allclose(ema_encoder.content_norm.running_var, own.var(0), rtol=1e-4)
     assert not torch.allclose(ema_encoder.content_norm.running_mean, model.encoder.content_norm.running_mean)
+
+
+def test_content_warmup_and_dropout_hide_content_from_the_denoiser_only():
+    torch.manual_seed(0)
+    model = BCDModule(**TINY, content_warmup_steps=10, content_nce_weight=0.1, ema_decay=0)
+    assert [model.content_scale(step) for step in (0, 10, 15, 20, 100)] == [0.0, 0.0, 0.5, 1.0, 1.0]
+    seen = []
+
+    def record_content(module, args, kwargs, out):  # noqa: ANN001, ANN202
+        seen.append(kwargs["content"].detach())  # what the denoiser was given
+
+    model.denoiser.register_forward_hook(record_content, with_kwargs=True)
+    video = torch.rand(4, 8, 3, 64, 64) * 2 - 1
+    out = model.losses(video)  # step 0: inside the warm-up
+    assert torch.count_nonzero(seen[-1]) == 0
+    out["content_nce"].backward()  # the contrastive term still trains the content encoder during the warm-up
+    assert model.encoder.head_c.weight.grad is not None and model.encoder.head_c.weight.grad.abs().sum() > 0
+    dropped = BCDModule(**TINY, content_dropout=0.5, ema_decay=0)
+    dropped.denoiser.register_forward_hook(record_content, with_kwargs=True)
+    dropped.losses(torch.rand(64, 8, 3, 64, 64) * 2 - 1)
+    zero_rows = (seen[-1].flatten(1).abs().sum(1) == 0).float().mean()
+    assert 0.25 < zero_rows < 0.75  # about half the clips lose their content in training
+    dropped.eval()
+    dropped.losses(torch.rand(8, 8, 3, 64, 64) * 2 - 1)
+    assert bool((seen[-1].flatten(1).abs().sum(1) > 0).all())  # never in evaluation

@@ -28,7 +28,7 @@ from motioncontent.diffusion.edm import EDM, edm_denoiser
 from motioncontent.diffusion.samplers import SAMPLERS, initial_noise
 from motioncontent.errors import CheckpointError, MotionContentError
 from motioncontent.models.baseline_quantizers import FSQQuantizer, VQQuantizer
-from motioncontent.models.batch_random import split_batch
+from motioncontent.models.batch_random import batch_random, split_batch
 from motioncontent.models.contrastive import content_info_nce
 from motioncontent.models.dit import DiTDenoiser
 from motioncontent.models.encoder import MotionContentEncoder, SeparateContentEncoder
@@ -129,6 +129,11 @@ class BCDModule(LightningModule):
         content_norm: standardise the content over the batch (per slot and channel; running statistics at inference),
             so that the denoiser sees clip-to-clip differences from the first step (models/encoder.py). Under DDP,
             set the trainer's `sync_batchnorm: true` for global statistics.
+        content_warmup_steps: the denoiser sees no content (zeros) for this many steps, then content fades in
+            linearly over as many steps again, so the motion codes are learnt first (the contrastive term trains the
+            content encoder throughout). content_dropout: in training, each clip's content is hidden from the
+            denoiser with this probability (classifier-free-guidance style, zeros as the null content), so the
+            denoiser must draw the motion from the codes alone and cannot lean on what content knows of it.
         sampler, sample_steps: EDM sampler for decode(); lr, weight_decay, warmup_steps: AdamW with linear warm-up.
         ema_decay: decay of the weight EMA that decode(), the API and validation use (0 turns it off).
         compile_denoiser: torch.compile the live DiT's forward (training); off by default, since compiling costs
@@ -182,6 +187,8 @@ class BCDModule(LightningModule):
         separate_content_encoder: bool = False,
         content_stem_pool: Literal["flatten", "max"] = "flatten",
         content_stem_width: int = 16,
+        content_warmup_steps: int = 0,
+        content_dropout: float = 0.0,
         sampler: Literal["euler", "heun"] = "heun",
         sample_steps: int = 18,
         lr: float = 2e-4,
@@ -278,6 +285,11 @@ class BCDModule(LightningModule):
         progress = min(1.0, step / max(1, hp.tau_anneal_steps))
         return hp.tau_start * (hp.tau_end / hp.tau_start) ** progress
 
+    def content_scale(self, step: int) -> float:
+        """0 for the first content_warmup_steps steps, then a linear ramp to 1 over as many steps again."""
+        warmup = self.hparams.content_warmup_steps
+        return 1.0 if warmup <= 0 else min(1.0, max(0.0, step / warmup - 1.0))
+
     def content_view(self, video: torch.Tensor) -> torch.Tensor:
         """What the content pass reads of a clip: random views in training, a fixed one at inference."""
         hp = self.hparams
@@ -322,8 +334,14 @@ class BCDModule(LightningModule):
         all-reduce, so every rank must call it as many times)."""
         nets = self.networks(ema=ema)
         content, q, target = self.cross_drive(video, nets)
+        # the denoiser's view of content (zero during a content warm-up; the contrastive term below sees it all)
+        denoiser_content = content * self.content_scale(self.global_step)
+        if self.training and self.hparams.content_dropout > 0:
+            keep = batch_random("rand", (content.shape[0],), content.device) >= self.hparams.content_dropout
+            denoiser_content = denoiser_content * keep[:, None, None].to(content.dtype)
         noise_state = generator.get_state() if generator is not None else None
-        diffusion = self.edm.training_loss(nets.denoiser, target, generator=generator, motion=q.quantized, content=content)
+        diffusion = self.edm.training_loss(nets.denoiser, target, generator=generator, motion=q.quantized,
+                                           content=denoiser_content)
         out = {"diffusion_loss": diffusion,
                "bits_hard": code_bits_per_frame(q.codes, nets.quantizer.codebook_size, sync=sync)}
         if noise_state is not None and video.shape[0] > 1:
@@ -331,7 +349,7 @@ class BCDModule(LightningModule):
             # Near 0 means content is ignored (appearance then cannot follow the content clip in a transfer).
             generator.set_state(noise_state)
             swapped = self.edm.training_loss(nets.denoiser, target, generator=generator, motion=q.quantized,
-                                             content=content.roll(1, dims=0))
+                                             content=denoiser_content.roll(1, dims=0))
             out["content_gap"] = swapped - diffusion
         loss = diffusion
         if self.hparams.content_nce_weight > 0 and self.hparams.cross_driving:
