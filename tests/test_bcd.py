@@ -250,3 +250,27 @@ def test_content_warmup_and_dropout_hide_content_from_the_denoiser_only():
     dropped.eval()
     dropped.losses(torch.rand(8, 8, 3, 64, 64) * 2 - 1)
     assert bool((seen[-1].flatten(1).abs().sum(1) > 0).all())  # never in evaluation
+
+
+def test_frame_window_keeps_the_same_consecutive_frames_of_targets_and_motion():
+    target = torch.arange(5 * 4, dtype=torch.float32).view(5, 4, 1, 1, 1).expand(5, 4, 2, 3, 3)
+    motion = torch.arange(5 * 4, dtype=torch.float32).view(5, 4, 1).expand(5, 4, 6)
+    cut_target, cut_motion = BCDModule.frame_window(target, motion, 2)
+    assert cut_target.shape == (5, 2, 2, 3, 3) and cut_motion.shape == (5, 2, 6)
+    frames = cut_target[:, :, 0, 0, 0]  # the frame numbers 4 * clip + time
+    assert torch.equal(frames, cut_motion[:, :, 0])  # the same frames of both
+    assert torch.equal(frames[:, 1] - frames[:, 0], torch.ones(5))  # consecutive
+    assert torch.equal(frames // 4, torch.arange(5.0)[:, None].expand(5, 2))  # each clip keeps its own frames
+    assert BCDModule.frame_window(target, motion, 4)[0] is target
+
+
+def test_denoise_frames_shortens_the_denoised_clips_in_training_only():
+    torch.manual_seed(0)
+    model = BCDModule(**TINY, denoise_frames=2, ema_decay=0)
+    frames = []
+    model.denoiser.register_forward_hook(lambda module, args, out: frames.append(args[0].shape[1]))
+    video = torch.rand(2, 8, 3, 64, 64) * 2 - 1
+    model.losses(video)["loss"].backward()
+    model.eval()
+    model.losses(video, generator=torch.Generator().manual_seed(0))
+    assert frames == [2, 4, 4]  # training: a 2-frame window of the 4-frame motion segment; validation: all (+ gap)

@@ -66,10 +66,10 @@ def test_colour_content_preset_trains_and_reloads(lpc_datamodule, tmp_path):
     result = run("fit", *TINY_RUN, "--config", "configs/presets/colour_content.yaml", "--data.init_args.source=lpc",
                  f"--data.init_args.data_dir={lpc_datamodule.data_dir}",
                  f"--trainer.logger.init_args.save_dir={tmp_path / 'logs'}", "--model.init_args.content_warmup_steps=1",
-                 timeout=240)
+                 "--data.init_args.batch_size=4", timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     checkpoint = tmp_path / "logs" / "sprites_colour_content" / "version_0" / "checkpoints" / "last.ckpt"
     model = BCDModule.load_from_checkpoint(checkpoint, map_location="cpu")
     hp = model.hparams
     assert hp.encoder_dim == 32 and hp.separate_content_encoder and hp.content_stem_pool == "max"
-    assert hp.content_dropout == pytest.approx(0.3) and hp.content_warmup_steps == 1
+    assert hp.content_dropout == pytest.approx(0.3) and hp.content_warmup_steps == 1 and hp.denoise_frames == 2

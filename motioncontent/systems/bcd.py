@@ -134,6 +134,9 @@ class BCDModule(LightningModule):
             content encoder throughout). content_dropout: in training, each clip's content is hidden from the
             denoiser with this probability (classifier-free-guidance style, zeros as the null content), so the
             denoiser must draw the motion from the codes alone and cannot lean on what content knows of it.
+        denoise_frames: in training, the diffusion loss takes a random window of this many consecutive frames of each
+            clip's motion segment (None: all of them; the codes and their rate still come from every frame), so a
+            batch can hold more clips, i.e. more characters, for the same denoiser cost.
         sampler, sample_steps: EDM sampler for decode(); lr, weight_decay, warmup_steps: AdamW with linear warm-up.
         ema_decay: decay of the weight EMA that decode(), the API and validation use (0 turns it off).
         compile_denoiser: torch.compile the live DiT's forward (training); off by default, since compiling costs
@@ -189,6 +192,7 @@ class BCDModule(LightningModule):
         content_stem_width: int = 16,
         content_warmup_steps: int = 0,
         content_dropout: float = 0.0,
+        denoise_frames: int | None = None,
         sampler: Literal["euler", "heun"] = "heun",
         sample_steps: int = 18,
         lr: float = 2e-4,
@@ -290,6 +294,18 @@ class BCDModule(LightningModule):
         warmup = self.hparams.content_warmup_steps
         return 1.0 if warmup <= 0 else min(1.0, max(0.0, step / warmup - 1.0))
 
+    @staticmethod
+    def frame_window(target: torch.Tensor, motion: torch.Tensor, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same random window of `frames` consecutive frames of each clip's (B, T, ...) target and motion
+        (consecutive, so a stage-2 temporal denoiser still sees a clip)."""
+        b, t = target.shape[:2]
+        if frames >= t:
+            return target, motion
+        start = (batch_random("rand", (b,), target.device) * (t - frames + 1)).long()  # (B,) in [0, t - frames]
+        index = start[:, None] + torch.arange(frames, device=target.device)  # (B, frames)
+        rows = torch.arange(b, device=target.device)[:, None]
+        return target[rows, index], motion[rows, index]
+
     def content_view(self, video: torch.Tensor) -> torch.Tensor:
         """What the content pass reads of a clip: random views in training, a fixed one at inference."""
         hp = self.hparams
@@ -339,8 +355,11 @@ class BCDModule(LightningModule):
         if self.training and self.hparams.content_dropout > 0:
             keep = batch_random("rand", (content.shape[0],), content.device) >= self.hparams.content_dropout
             denoiser_content = denoiser_content * keep[:, None, None].to(content.dtype)
+        motion = q.quantized
+        if self.training and self.hparams.denoise_frames:
+            target, motion = self.frame_window(target, motion, self.hparams.denoise_frames)
         noise_state = generator.get_state() if generator is not None else None
-        diffusion = self.edm.training_loss(nets.denoiser, target, generator=generator, motion=q.quantized,
+        diffusion = self.edm.training_loss(nets.denoiser, target, generator=generator, motion=motion,
                                            content=denoiser_content)
         out = {"diffusion_loss": diffusion,
                "bits_hard": code_bits_per_frame(q.codes, nets.quantizer.codebook_size, sync=sync)}
@@ -348,7 +367,7 @@ class BCDModule(LightningModule):
             # How much the denoiser relies on content: the same noise, each clip given its neighbour's content.
             # Near 0 means content is ignored (appearance then cannot follow the content clip in a transfer).
             generator.set_state(noise_state)
-            swapped = self.edm.training_loss(nets.denoiser, target, generator=generator, motion=q.quantized,
+            swapped = self.edm.training_loss(nets.denoiser, target, generator=generator, motion=motion,
                                              content=denoiser_content.roll(1, dims=0))
             out["content_gap"] = swapped - diffusion
         loss = diffusion
