@@ -81,12 +81,14 @@ train-autoencoder-sprites: $(STAMP)  ## train the Sprites frame codec -> checkpo
 train-autoencoder-talking-heads: $(STAMP)  ## train the 128 px talking-head codec -> checkpoints/autoencoder_talking_heads_128.ckpt
 	$(VENV)/bin/motioncontent fit --config configs/autoencoder_talking_heads.yaml $(ARGS)
 
-# CODEC=talking-heads (default; also scores the real sample clips in ../shared/talking_heads) or CODEC=sprites.
+# CODEC=talking-heads (default; also scores the real sample clips in ../shared/talking_heads) or CODEC=sprites
+# (with the Sprites judge's accuracy on the round trips when checkpoints/judge_sprites.ckpt exists).
 CODEC ?= talking-heads
 eval-autoencoder: $(STAMP)  ## codec-only PSNR/SSIM on held-out frames (CODEC=talking-heads|sprites); ARGS="--bcd CKPT"
 ifeq ($(CODEC),sprites)
 	$(PY) benchmarks/codec_quality.py --codec checkpoints/autoencoder_sprites.ckpt \
-		--data_config configs/autoencoder_sprites.yaml $(ARGS)
+		--data_config configs/autoencoder_sprites.yaml \
+		$(if $(wildcard checkpoints/judge_sprites.ckpt),--judge checkpoints/judge_sprites.ckpt) $(ARGS)
 else
 	$(PY) benchmarks/codec_quality.py --codec checkpoints/autoencoder_talking_heads_128.ckpt \
 		--data_config configs/autoencoder_talking_heads.yaml --real ../shared/talking_heads $(ARGS)

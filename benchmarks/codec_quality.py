@@ -1,7 +1,7 @@
 """Frame codec quality on held-out frames: PSNR / SSIM of the codec alone, and of full BCD reconstruction beside it.
 
     python benchmarks/codec_quality.py --codec checkpoints/autoencoder_sprites.ckpt \
-        --data_config configs/autoencoder_sprites.yaml
+        --data_config configs/autoencoder_sprites.yaml [--judge checkpoints/judge_sprites.ckpt]
     python benchmarks/codec_quality.py --codec checkpoints/autoencoder_talking_heads_128.ckpt \
         --data_config configs/autoencoder_talking_heads.yaml --real ../shared/talking_heads [--bcd BCD.ckpt]
 
@@ -10,6 +10,8 @@ talking heads: people the codec never saw). `--real` adds every frame of a folde
 the config's size with face crops (`crop: detect`; cached under data/talking_heads/<folder>_<size>): the codec
 was trained on synthetic faces only, so these are unseen people and an unseen domain. `--bcd` reconstructs the
 same clips with a BCD checkpoint (its own content and motion, its sampler) so the two stages can be compared.
+`--judge` (Sprites) adds the judge's accuracy per head on the real clips and on the round trips: a codec that
+blurs skin or trousers into another class caps every swap accuracy BCD can reach on its latents.
 PSNR / SSIM are per frame in [0, 1] (SSIM: torchmetrics, Gaussian 11x11), averaged over frames.
 """
 
@@ -42,21 +44,23 @@ def datamodule_from_config(path: str, **overrides: Any) -> Any:
     return getattr(importlib.import_module(module), name)(**{**data.get("init_args", {}), **overrides})
 
 
-def clips(loader: Iterable, max_clips: int) -> Iterable[torch.Tensor]:
+def clips(loader: Iterable, max_clips: int) -> Iterable[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
     seen = 0
-    for video, _ in loader:
+    for video, labels in loader:
         video = video[: max_clips - seen]
+        yield video, {name: value[: video.shape[0]] for name, value in labels.items()}
         seen += video.shape[0]
-        yield video
         if seen >= max_clips:
             return
 
 
-def score(codec: AutoencoderCodec, loader: Iterable, max_clips: int, bcd: Any = None) -> dict[str, float]:
-    """Mean per-frame PSNR / SSIM of codec round trips (and of BCD reconstructions) over up to max_clips clips."""
+def score(codec: AutoencoderCodec, loader: Iterable, max_clips: int, bcd: Any = None,
+          judge: Any = None) -> dict[str, float]:
+    """Mean per-frame PSNR / SSIM of codec round trips (and of BCD reconstructions) over up to max_clips clips;
+    with a Sprites judge, also its accuracy per head on the real clips and on each reconstruction (per clip)."""
     totals: dict[str, float] = {}
-    frames = 0
-    for video in clips(loader, max_clips):
+    frames = clip_count = 0
+    for video, labels in clips(loader, max_clips):
         n = video.shape[0] * video.shape[1]
         outputs = {"codec": codec.decode(codec.encode(video))}
         if bcd is not None:
@@ -65,8 +69,14 @@ def score(codec: AutoencoderCodec, loader: Iterable, max_clips: int, bcd: Any = 
             psnr, ssim = frame_quality(output.flatten(0, 1), video.flatten(0, 1))
             totals[f"{name}_psnr"] = totals.get(f"{name}_psnr", 0.0) + float(psnr) * n
             totals[f"{name}_ssim"] = totals.get(f"{name}_ssim", 0.0) + float(ssim) * n
+        if judge is not None:
+            for name, clip_video in {"real": video, **outputs}.items():
+                for head, logits in judge(clip_video).items():
+                    correct = float((logits.argmax(1) == labels[head]).sum())
+                    totals[f"{name}_judge_{head}"] = totals.get(f"{name}_judge_{head}", 0.0) + correct
         frames += n
-    return {"frames": frames, **{k: v / frames for k, v in totals.items()}}
+        clip_count += video.shape[0]
+    return {"frames": frames, **{k: v / (clip_count if "_judge_" in k else frames) for k, v in totals.items()}}
 
 
 def main() -> None:
@@ -75,6 +85,8 @@ def main() -> None:
     parser.add_argument("--data_config", required=True, help="the config whose data section gives the held-out split")
     parser.add_argument("--real", help="a folder of real videos (e.g. ../shared/talking_heads)")
     parser.add_argument("--bcd", help="a BCD checkpoint that uses this codec")
+    parser.add_argument("--judge", help="a Sprites judge (`make judge-sprites`): its accuracy per head on the codec's "
+                        "round trips, i.e. whether the codec keeps what the Sprites benchmark reads")
     parser.add_argument("--max_clips", type=int, default=128)
     args = parser.parse_args()
     torch.set_grad_enabled(False)
@@ -90,7 +102,12 @@ def main() -> None:
         from motioncontent.systems import BCDModule
 
         bcd = BCDModule.load_from_checkpoint(args.bcd, map_location="cpu", weights_only=True).eval()
-    rows = [(f"{type(dm).__name__} test split", score(codec, dm.test_dataloader(), args.max_clips, bcd))]
+    judge = None
+    if args.judge:
+        from motioncontent.systems.judge import load_judge
+
+        judge = load_judge(args.judge)
+    rows = [(f"{type(dm).__name__} test split", score(codec, dm.test_dataloader(), args.max_clips, bcd, judge))]
     if args.real:
         from motioncontent.data import TalkingHeadDataModule
 
@@ -117,6 +134,15 @@ def main() -> None:
         if bcd:
             line += f" {r['bcd_psnr']:.2f} | {r['bcd_ssim']:.4f} |"
         print(line)
+    if judge is not None:
+        test = rows[0][1]
+        heads = sorted({k.split("_judge_")[1] for k in test if "_judge_" in k})
+        print(f"\njudge {args.judge}: accuracy per head on {test['frames'] // dm.num_frames} test clips\n")
+        print("| clips | " + " | ".join(heads) + " |")
+        print("|" + "---|" * (len(heads) + 1))
+        for name in ("real", "codec", "bcd"):
+            if f"{name}_judge_{heads[0]}" in test:
+                print(f"| {name} | " + " | ".join(f"{100 * test[f'{name}_judge_{h}']:.1f}%" for h in heads) + " |")
 
 
 if __name__ == "__main__":

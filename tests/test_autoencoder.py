@@ -53,6 +53,17 @@ def test_latent_shapes_follow_the_downsampling_factor(unshuffle, widths, factor)
     assert model.decode_raw(mean).shape == x.shape
 
 
+def test_norm_groups_sets_every_group_norm_and_the_default_stays_ldms():
+    def channels_per_group(cfg: AutoencoderConfig) -> set[tuple[int, int]]:
+        return {(m.num_channels, m.num_channels // m.num_groups)
+                for m in FrameAutoencoder(cfg).modules() if isinstance(m, torch.nn.GroupNorm)}
+
+    # LDM's 32 groups: an instance norm (one channel per group) at width 32, two channels per group at 64
+    assert channels_per_group(AutoencoderConfig(widths=[32, 64])) == {(32, 1), (64, 2)}
+    assert channels_per_group(AutoencoderConfig(widths=[32, 64], norm_groups=8)) == {(32, 4), (64, 8)}
+    assert channels_per_group(AutoencoderConfig(widths=[48, 96], norm_groups=1)) == {(48, 48), (96, 96)}
+
+
 def test_encode_refuses_an_unfitted_scale():
     with pytest.raises(MotionContentError, match="no fitted latent scale"):
         FrameAutoencoder(AutoencoderConfig(widths=[8])).encode(smooth_frames(1))
@@ -134,6 +145,13 @@ def test_checkpoint_written_at_the_end_of_training_carries_the_fitted_scale(trai
     assert not loaded.training and not any(p.requires_grad for p in loaded.parameters())
     frames = smooth_frames(2)
     assert torch.allclose(loaded.encode(frames), module.autoencoder.eval().encode(frames), atol=1e-5)
+
+
+def test_checkpoints_from_before_norm_groups_load_with_ldms_groups(tmp_path, trained_checkpoint):
+    checkpoint = torch.load(trained_checkpoint[0], map_location="cpu", weights_only=True)
+    del checkpoint["frame_autoencoder"]["config"]["norm_groups"]  # as written before the option existed
+    torch.save(checkpoint, tmp_path / "old.ckpt")
+    assert load_frame_autoencoder(tmp_path / "old.ckpt").cfg.norm_groups == 32
 
 
 def test_autoencoder_codec_round_trip_shapes(trained_checkpoint):

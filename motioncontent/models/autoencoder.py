@@ -25,18 +25,18 @@ from motioncontent.errors import MotionContentError
 CHECKPOINT_KEY = "frame_autoencoder"  # the entry a FrameAutoencoderModule checkpoint carries (its config)
 
 
-def _norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(math.gcd(32, channels), channels)
+def _norm(channels: int, groups: int) -> nn.GroupNorm:
+    return nn.GroupNorm(math.gcd(groups, channels), channels)
 
 
 class ResBlock(nn.Module):
     """GroupNorm -> SiLU -> conv, twice, plus a (1x1 when the width changes) skip."""
 
-    def __init__(self, in_channels: int, out_channels: int):
+    def __init__(self, in_channels: int, out_channels: int, norm_groups: int = 32):
         super().__init__()
         self.block = nn.Sequential(
-            _norm(in_channels), nn.SiLU(), nn.Conv2d(in_channels, out_channels, 3, padding=1),
-            _norm(out_channels), nn.SiLU(), nn.Conv2d(out_channels, out_channels, 3, padding=1),
+            _norm(in_channels, norm_groups), nn.SiLU(), nn.Conv2d(in_channels, out_channels, 3, padding=1),
+            _norm(out_channels, norm_groups), nn.SiLU(), nn.Conv2d(out_channels, out_channels, 3, padding=1),
         )
         self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
 
@@ -50,6 +50,9 @@ class AutoencoderConfig:
 
     downsample = pixel_unshuffle * 2 ** (len(widths) - 1): the unshuffle folds pixel_unshuffle^2 pixels into
     channels losslessly, then each further level halves the side with a stride-2 conv. widths: channels per level.
+    norm_groups: GroupNorm groups (at most; gcd with the width). LDM's 32 suits its 128-512 channels; at width 32
+    it is one channel per group, an instance norm, which removes each channel's level from every frame and costs
+    a narrow codec its colours (README "Latent frame codec"), so narrow codecs take fewer groups.
     """
 
     image_channels: int = 3
@@ -57,6 +60,7 @@ class AutoencoderConfig:
     widths: list[int] = field(default_factory=lambda: [64, 128])
     blocks_per_level: int = 1
     pixel_unshuffle: int = 2
+    norm_groups: int = 32
 
     @property
     def downsample(self) -> int:
@@ -73,11 +77,11 @@ class Encoder(nn.Module):
         width = cfg.widths[0]
         for level, out in enumerate(cfg.widths):
             for _ in range(cfg.blocks_per_level):
-                layers.append(ResBlock(width, out))
+                layers.append(ResBlock(width, out, cfg.norm_groups))
                 width = out
             if level < len(cfg.widths) - 1:
                 layers.append(nn.Conv2d(width, width, 3, stride=2, padding=1))
-        layers += [ResBlock(width, width), _norm(width), nn.SiLU(),
+        layers += [ResBlock(width, width, cfg.norm_groups), _norm(width, cfg.norm_groups), nn.SiLU(),
                    nn.Conv2d(width, 2 * cfg.latent_channels, 3, padding=1)]
         self.layers = nn.Sequential(*layers)
 
@@ -94,15 +98,17 @@ class Decoder(nn.Module):
         super().__init__()
         self.unshuffle = cfg.pixel_unshuffle
         width = cfg.widths[-1]
-        layers: list[nn.Module] = [nn.Conv2d(cfg.latent_channels, width, 3, padding=1), ResBlock(width, width)]
+        layers: list[nn.Module] = [nn.Conv2d(cfg.latent_channels, width, 3, padding=1),
+                                   ResBlock(width, width, cfg.norm_groups)]
         for level in reversed(range(len(cfg.widths))):
             out = cfg.widths[level]
             for _ in range(cfg.blocks_per_level):
-                layers.append(ResBlock(width, out))
+                layers.append(ResBlock(width, out, cfg.norm_groups))
                 width = out
             if level > 0:
                 layers += [nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(width, width, 3, padding=1)]
-        layers += [_norm(width), nn.SiLU(), nn.Conv2d(width, cfg.image_channels * cfg.pixel_unshuffle**2, 3, padding=1)]
+        layers += [_norm(width, cfg.norm_groups), nn.SiLU(),
+                   nn.Conv2d(width, cfg.image_channels * cfg.pixel_unshuffle**2, 3, padding=1)]
         self.layers = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -65,12 +65,16 @@ def frozen(module: torch.nn.Module) -> Iterator[None]:
 
 class FrameAutoencoderModule(LightningModule):
     """Args:
-        latent_channels, widths, blocks_per_level, pixel_unshuffle: the network (models/autoencoder.py);
+        latent_channels, widths, blocks_per_level, pixel_unshuffle, norm_groups: the network
+            (models/autoencoder.py AutoencoderConfig);
             widths are the channels per level; downsampling = pixel_unshuffle * 2 ** (len(widths) - 1), e.g.
             2 * 2 = 4 (Sprites config), 4 * 2 = 8 (talking-heads config).
         image_channels: of the frames.
         frames_per_clip: frames drawn from each training clip (None: all).
-        l1_weight, ssim_weight, kl_weight: the reconstruction loss; kl_weight 1e-6 as LDM's KL-f8.
+        l1_weight, ssim_weight, kl_weight: the reconstruction loss. LDM's KL-f8 also uses kl_weight 1e-6, but
+            against an L1 summed over pixels; this L1 is a mean, so the same 1e-6 weighs the KL C*H*W times
+            more (12288x at 64 px). On Sprites, 1e-10 (about LDM's balance) changed nothing in 1500 steps and
+            gave +0.14 dB after 8000 (README "Latent frame codec"), so the Sprites config uses it.
         adversarial_weight, adversarial_start: patch GAN (0: off) and the step it starts at (after warm-up the
             reconstruction is good enough for the discriminator's signal to be about detail, not layout).
         discriminator_width, discriminator_layers: its size.
@@ -87,6 +91,7 @@ class FrameAutoencoderModule(LightningModule):
         widths: list[int] | None = None,
         blocks_per_level: int = 1,
         pixel_unshuffle: int = 2,
+        norm_groups: int = 32,
         frames_per_clip: int | None = 2,
         l1_weight: float = 1.0,
         ssim_weight: float = 0.2,
@@ -104,7 +109,7 @@ class FrameAutoencoderModule(LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.config = AutoencoderConfig(image_channels, latent_channels, list(widths or [64, 128]),
-                                         blocks_per_level, pixel_unshuffle)
+                                         blocks_per_level, pixel_unshuffle, norm_groups)
         self.autoencoder = FrameAutoencoder(self.config)
         self.discriminator = (PatchDiscriminator(image_channels, discriminator_width, discriminator_layers)
                               if adversarial_weight > 0 else None)
