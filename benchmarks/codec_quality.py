@@ -58,7 +58,8 @@ def score(codec: AutoencoderCodec, loader: Iterable, max_clips: int, bcd: Any = 
           judge: Any = None) -> dict[str, float]:
     """Mean per-frame PSNR / SSIM of codec round trips (and of BCD reconstructions) over up to max_clips clips;
     with a Sprites judge, also its accuracy per head on the real clips and on each reconstruction (per clip)."""
-    totals: dict[str, float] = {}
+    totals: dict[str, float] = {}  # summed over frames
+    correct: dict[str, float] = {}  # judge hits, summed over clips
     frames = clip_count = 0
     for video, labels in clips(loader, max_clips):
         n = video.shape[0] * video.shape[1]
@@ -72,11 +73,12 @@ def score(codec: AutoencoderCodec, loader: Iterable, max_clips: int, bcd: Any = 
         if judge is not None:
             for name, clip_video in {"real": video, **outputs}.items():
                 for head, logits in judge(clip_video).items():
-                    correct = float((logits.argmax(1) == labels[head]).sum())
-                    totals[f"{name}_judge_{head}"] = totals.get(f"{name}_judge_{head}", 0.0) + correct
+                    hits = float((logits.argmax(1) == labels[head]).sum())
+                    correct[f"{name}_judge_{head}"] = correct.get(f"{name}_judge_{head}", 0.0) + hits
         frames += n
         clip_count += video.shape[0]
-    return {"frames": frames, **{k: v / (clip_count if "_judge_" in k else frames) for k, v in totals.items()}}
+    return {"frames": frames, "clips": clip_count, **{k: v / frames for k, v in totals.items()},
+            **{k: v / clip_count for k, v in correct.items()}}
 
 
 def main() -> None:
@@ -137,7 +139,7 @@ def main() -> None:
     if judge is not None:
         test = rows[0][1]
         heads = sorted({k.split("_judge_")[1] for k in test if "_judge_" in k})
-        print(f"\njudge {args.judge}: accuracy per head on {test['frames'] // dm.num_frames} test clips\n")
+        print(f"\njudge {args.judge}: accuracy per head on {test['clips']} test clips\n")
         print("| clips | " + " | ".join(heads) + " |")
         print("|" + "---|" * (len(heads) + 1))
         for name in ("real", "codec", "bcd"):

@@ -40,7 +40,7 @@ def test_codec_psnr_per_frame_and_judge_accuracy_per_clip() -> None:
 
     result = codec_quality.score(DarkeningCodec(), loader, max_clips=5, judge=BrightnessJudge())
 
-    assert result["frames"] == 10  # max_clips stops inside the third batch
+    assert (result["frames"], result["clips"]) == (10, 5)  # max_clips stops inside the third batch
     errors = 0.1 * (levels[:5] + 1) / 2  # in [0, 1]
     assert result["codec_psnr"] == pytest.approx(float((-10 * torch.log10(errors.square())).mean()), abs=1e-3)
     assert result["real_judge_hair"] == pytest.approx(1.0)

@@ -32,7 +32,7 @@ def _norm(channels: int, groups: int) -> nn.GroupNorm:
 class ResBlock(nn.Module):
     """GroupNorm -> SiLU -> conv, twice, plus a (1x1 when the width changes) skip."""
 
-    def __init__(self, in_channels: int, out_channels: int, norm_groups: int = 32):
+    def __init__(self, in_channels: int, out_channels: int, norm_groups: int):
         super().__init__()
         self.block = nn.Sequential(
             _norm(in_channels, norm_groups), nn.SiLU(), nn.Conv2d(in_channels, out_channels, 3, padding=1),
