@@ -43,6 +43,23 @@ def test_cross_driving_takes_content_and_motion_from_different_segments(tiny, mo
     assert torch.equal(target, tiny.codec.encode(video)[:, 4:])
 
 
+def test_a_training_step_encodes_each_frame_once_per_view(monkeypatch):
+    """A learned codec costs as much per frame as BCD's networks: content reuses the latents when its view is the
+    identity; each view that changes the pixels (colour-permuted motion, shuffled content tiles) is encoded once."""
+    def encoded_frames(**options) -> list[int]:
+        torch.manual_seed(0)
+        model = BCDModule(**TINY, content_nce_weight=0.1, **options)
+        frames = []
+        original = model.codec.encode
+        monkeypatch.setattr(model.codec, "encode", lambda video: frames.append(video.shape[1]) or original(video))
+        model.losses(torch.rand(2, 8, 3, 64, 64) * 2 - 1)
+        return frames
+
+    assert encoded_frames() == [8]  # the clip; content of A and B (contrastive term) come from its latents
+    assert encoded_frames(motion_permute_channels=True) == [8, 4]  # + B with its colours permuted
+    assert encoded_frames(content_shuffle_patch=8) == [8, 4, 4]  # + the tiled views of A and of B
+
+
 @pytest.mark.parametrize("stem_pool", ["flatten", "max"])
 def test_separate_content_encoder_trains_both_networks_and_reloads(tmp_path, stem_pool):
     torch.manual_seed(0)

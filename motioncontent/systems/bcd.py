@@ -253,8 +253,7 @@ class BCDModule(LightningModule):
         nets = self.networks()
         with _eval_mode(self):
             z = self.codec.encode(video)
-            view = self.content_view(video)  # the same tensor when no view applies
-            content = nets.encoder.encode_content(z if view is video else self.codec.encode(view))
+            content = nets.encoder.encode_content(self.content_latents(video, z))
             return content, nets.quantizer(nets.encoder.encode_motion(z)).codes
 
     @torch.no_grad()
@@ -316,6 +315,12 @@ class BCDModule(LightningModule):
             video = shuffle_patches(video, hp.content_shuffle_patch, generator)
         return video
 
+    def content_latents(self, video: torch.Tensor, latents: torch.Tensor | None = None) -> torch.Tensor:
+        """Latents of the content view of `video`; `latents` (those of `video` itself) are reused when the view is the
+        identity, since a learned codec's encoder costs about as much per frame as BCD's own networks."""
+        view = self.content_view(video)
+        return latents if view is video and latents is not None else self.codec.encode(view)
+
     def content_split(self, num_frames: int) -> int:
         """Frames of the content segment A in cross-driving; the rest are the motion segment B."""
         split = self.hparams.content_frames or num_frames // 2
@@ -332,9 +337,7 @@ class BCDModule(LightningModule):
             content, motion = encoder(z)
             return content, quantizer(motion), z
         split = self.content_split(z.shape[1])
-        segment_a = video[:, :split]
-        content_video = self.content_view(segment_a)  # the same tensor when no view applies
-        content_z = z[:, :split] if content_video is segment_a else self.codec.encode(content_video)
+        content_z = self.content_latents(video[:, :split], z[:, :split])
         motion_z = z[:, split:]
         if self.training and self.hparams.motion_permute_channels:
             motion_z = self.codec.encode(permute_channels(video[:, split:]))
@@ -355,7 +358,7 @@ class BCDModule(LightningModule):
         if self.training and self.hparams.content_dropout > 0:
             keep = batch_random("rand", (content.shape[0],), content.device) >= self.hparams.content_dropout
             denoiser_content = denoiser_content * keep[:, None, None].to(content.dtype)
-        motion = q.quantized
+        motion, segment_b = q.quantized, target  # segment_b: B's latents, before any window below
         if self.training and self.hparams.denoise_frames:
             target, motion = self.frame_window(target, motion, self.hparams.denoise_frames)
         noise_state = generator.get_state() if generator is not None else None
@@ -373,7 +376,7 @@ class BCDModule(LightningModule):
         loss = diffusion
         if self.hparams.content_nce_weight > 0 and self.hparams.cross_driving:
             split = self.content_split(video.shape[1])
-            other = nets.encoder.encode_content(self.codec.encode(self.content_view(video[:, split:])))
+            other = nets.encoder.encode_content(self.content_latents(video[:, split:], segment_b))
             out["content_nce"] = content_info_nce(content, other)
             loss = loss + self.hparams.content_nce_weight * out["content_nce"]
         if q.probs is not None:
@@ -422,7 +425,7 @@ class BCDModule(LightningModule):
                 # training mode, which only BatchNorm reacts to, on a fresh content view of this batch.
                 video = batch[0]
                 split = self.content_split(video.shape[1]) if self.hparams.cross_driving else video.shape[1]
-                self.ema["encoder"].train().encode_content(self.codec.encode(self.content_view(video[:, :split])))
+                self.ema["encoder"].train().encode_content(self.content_latents(video[:, :split]))
 
     def _rank_world(self) -> tuple[int, int]:
         trainer = self._trainer
