@@ -2,8 +2,10 @@
 
 import pytest
 import torch
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from conftest import REPO
 from motioncontent.systems import BCDModule
 from test_cli import run
 
@@ -73,3 +75,29 @@ def test_colour_content_preset_trains_and_reloads(lpc_datamodule, tmp_path):
     hp = model.hparams
     assert hp.encoder_dim == 32 and hp.separate_content_encoder and hp.content_stem_pool == "max"
     assert hp.content_dropout == pytest.approx(0.3) and hp.content_warmup_steps == 1 and hp.denoise_frames == 2
+
+
+def test_sprites_latents_preset_trains_on_a_sprites_codec(lpc_datamodule, tmp_path):
+    # a 2-step Sprites codec (the codec config, narrowed), then BCD with both presets on its latents
+    root, data = tmp_path, f"--data.init_args.data_dir={lpc_datamodule.data_dir}"
+    callbacks = yaml.safe_load(open(REPO / "configs" / "autoencoder_sprites.yaml"))["trainer"]["callbacks"]
+    for callback in callbacks:  # the named codec checkpoint goes to the test's folder, not checkpoints/
+        if callback.get("init_args", {}).get("dirpath") == "checkpoints":
+            callback["init_args"]["dirpath"] = str(root / "checkpoints")
+    (root / "callbacks.yaml").write_text(yaml.safe_dump({"trainer": {"callbacks": callbacks}}))
+    codec = run("fit", "--config", "configs/autoencoder_sprites.yaml", "--config", str(root / "callbacks.yaml"),
+                "--data.init_args.source=lpc", data, "--trainer.max_steps=2", "--trainer.max_time=null",
+                "--trainer.limit_val_batches=1", "--trainer.val_check_interval=2",
+                f"--trainer.logger.init_args.save_dir={root / 'logs'}", "--model.init_args.widths=[8, 16]",
+                "--model.init_args.norm_groups=4", "--model.init_args.scale_batches=2", timeout=240)
+    assert codec.returncode == 0, codec.stderr[-3000:]
+    path = root / "checkpoints" / "autoencoder_sprites.ckpt"
+    result = run("fit", *TINY_RUN, "--config", "configs/presets/colour_content.yaml", "--config",
+                 "configs/presets/sprites_latents.yaml", "--data.init_args.source=lpc", data,
+                 f"--model.init_args.codec_checkpoint={path}", f"--trainer.logger.init_args.save_dir={root / 'logs'}",
+                 "--data.init_args.batch_size=4", timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    model = BCDModule.load_from_checkpoint(root / "logs" / "sprites_latents" / "version_0" / "checkpoints" / "last.ckpt",
+                                           map_location="cpu")
+    assert model.hparams.codec == "autoencoder" and model.hparams.sigma_data == 1.0 and model.hparams.separate_content_encoder
+    assert (model.codec.latent_channels, model.codec.latent_size) == (4, 16)
