@@ -11,6 +11,20 @@ REPO = Path(__file__).resolve().parents[1]
 LPC_ASSETS = Path(os.environ.get("SPRITES_LPC_TEST_ROOT", REPO.parent / "shared" / "lpc_assets"))
 
 
+def codec_callbacks_into(config: str, folder: Path) -> Path:
+    """A config file holding `config`'s trainer callbacks with the named codec checkpoint written into `folder`
+    instead of checkpoints/, to stack after `config` so a test's codec run leaves the checkout alone."""
+    import yaml
+
+    callbacks = yaml.safe_load(open(REPO / config))["trainer"]["callbacks"]
+    for callback in callbacks:
+        if callback.get("init_args", {}).get("dirpath") == "checkpoints":
+            callback["init_args"]["dirpath"] = str(folder / "checkpoints")
+    path = folder / "callbacks.yaml"
+    path.write_text(yaml.safe_dump({"trainer": {"callbacks": callbacks}}))
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _no_user_lpc_env(monkeypatch):
     """Tests choose their source explicitly; a developer's $SPRITES_LPC must not change what they see."""

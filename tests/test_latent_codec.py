@@ -5,7 +5,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO
+from conftest import codec_callbacks_into
 from motioncontent.errors import MotionContentError
 from motioncontent.systems import BCDModule
 from test_autoencoder import smooth_frames
@@ -29,13 +29,8 @@ TINY_BCD = dict(encoder_dim=32, encoder_depth=1, encoder_heads=2, num_content_qu
 def codec_checkpoint(tmp_path_factory):
     """A tiny 32 px talking-head codec (downsampling 8) trained for 2 steps by `motioncontent fit`."""
     root = tmp_path_factory.mktemp("codec")
-    # The config's callbacks, with the named checkpoint written into the test's folder instead of checkpoints/.
-    callbacks = yaml.safe_load(open(REPO / "configs" / "autoencoder_talking_heads.yaml"))["trainer"]["callbacks"]
-    for callback in callbacks:
-        if callback.get("init_args", {}).get("dirpath") == "checkpoints":
-            callback["init_args"]["dirpath"] = str(root / "checkpoints")
-    (root / "callbacks.yaml").write_text(yaml.safe_dump({"trainer": {"callbacks": callbacks}}))
-    result = run("fit", "--config", "configs/autoencoder_talking_heads.yaml", "--config", str(root / "callbacks.yaml"),
+    callbacks = codec_callbacks_into("configs/autoencoder_talking_heads.yaml", root)
+    result = run("fit", "--config", "configs/autoencoder_talking_heads.yaml", "--config", str(callbacks),
                  *small_data(), *SHORT_RUN,
                  f"--data.init_args.data_dir={root / 'data'}", f"--trainer.logger.init_args.save_dir={root / 'logs'}",
                  "--model.init_args.widths=[8, 16]", "--model.init_args.scale_batches=2", timeout=300)

@@ -2,10 +2,9 @@
 
 import pytest
 import torch
-import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO
+from conftest import codec_callbacks_into
 from motioncontent.systems import BCDModule
 from test_cli import run
 
@@ -80,12 +79,8 @@ def test_colour_content_preset_trains_and_reloads(lpc_datamodule, tmp_path):
 def test_sprites_latents_preset_trains_on_a_sprites_codec(lpc_datamodule, tmp_path):
     # a 2-step Sprites codec (the codec config, narrowed), then BCD with both presets on its latents
     root, data = tmp_path, f"--data.init_args.data_dir={lpc_datamodule.data_dir}"
-    callbacks = yaml.safe_load(open(REPO / "configs" / "autoencoder_sprites.yaml"))["trainer"]["callbacks"]
-    for callback in callbacks:  # the named codec checkpoint goes to the test's folder, not checkpoints/
-        if callback.get("init_args", {}).get("dirpath") == "checkpoints":
-            callback["init_args"]["dirpath"] = str(root / "checkpoints")
-    (root / "callbacks.yaml").write_text(yaml.safe_dump({"trainer": {"callbacks": callbacks}}))
-    codec = run("fit", "--config", "configs/autoencoder_sprites.yaml", "--config", str(root / "callbacks.yaml"),
+    callbacks = codec_callbacks_into("configs/autoencoder_sprites.yaml", root)
+    codec = run("fit", "--config", "configs/autoencoder_sprites.yaml", "--config", str(callbacks),
                 "--data.init_args.source=lpc", data, "--trainer.max_steps=2", "--trainer.max_time=null",
                 "--trainer.limit_val_batches=1", "--trainer.val_check_interval=2",
                 f"--trainer.logger.init_args.save_dir={root / 'logs'}", "--model.init_args.widths=[8, 16]",
