@@ -164,3 +164,18 @@ def test_max_pooled_stem_reads_which_colours_a_frame_holds_not_where():
     assert torch.allclose(cells(torch.nn.functional.pixel_unshuffle(frame, 2)), tokens[:1], atol=1e-5)
     with pytest.raises(ValueError, match="stem pool"):
         ConvStem(3, 16, dim=32, pool="mean")
+
+
+def test_height_in_the_max_stem_tells_a_colour_on_the_legs_from_the_same_colour_on_the_chest():
+    from motioncontent.models.encoder import ConvStem
+    stem = ConvStem(3, 16, dim=32, channels=16, pool="max", with_height=True)
+    colour = torch.tensor([2.0, -2.0, 1.0])
+    chest, legs, chest_moved_sideways = (torch.zeros(1, 3, 16, 16) for _ in range(3))
+    chest[0, :, 4, 3] = colour
+    legs[0, :, 12, 3] = colour
+    chest_moved_sideways[0, :, 4, 11] = colour
+    tokens = stem(torch.cat([chest, legs, chest_moved_sideways]))
+    assert not torch.allclose(tokens[0], tokens[1], atol=1e-3)
+    assert torch.allclose(tokens[0], tokens[2], atol=1e-5)  # across the frame it still does not see where
+    with pytest.raises(ValueError, match="max stem"):
+        ConvStem(3, 16, dim=32, with_height=True)

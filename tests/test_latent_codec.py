@@ -121,3 +121,25 @@ def test_diffusers_autoencoder_kl_as_the_codec(tmp_path):
     assert not list(codec.parameters()) and "loss" in model.losses(video)
     with pytest.raises(MotionContentError, match="no diffusers AutoencoderKL"):
         BCDModule(image_size=32, codec="diffusers", codec_checkpoint=str(tmp_path), **TINY_BCD)
+
+
+def test_content_can_read_pixels_while_motion_and_the_denoiser_read_the_codec_latents(codec_checkpoint):
+    path, _ = codec_checkpoint
+    model = BCDModule(image_size=32, codec="autoencoder", codec_checkpoint=str(path), sigma_data=1.0, **TINY_BCD,
+                      separate_content_encoder=True, content_stem_pool="max", content_codec="pixel",
+                      content_stem_height=True, pixel_unshuffle=4)
+    content_net, motion_net = model.encoder.content, model.encoder.motion
+    assert (content_net.in_channels, content_net.in_size) == (48, 8)  # 32 px frames folded 4x4, not 4 x 4 x 4 latents
+    assert (motion_net.in_channels, motion_net.in_size) == (4, 4)
+    video = smooth_frames(8, 32).view(1, 8, 3, 32, 32)
+    seen = []
+    content_net.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    model.train()
+    model.losses(video)["loss"].backward()
+    assert torch.equal(seen[0], torch.nn.functional.pixel_unshuffle(video[0, :4], 4)[None])
+    assert all(p.grad is not None for p in content_net.stem.parameters())
+    assert not [k for k in model.state_dict() if k.startswith("content_pixels")]  # nothing stored for it
+    with pytest.raises(MotionContentError, match="cached latents"):
+        model.losses(model.codec.encode(video))
+    with pytest.raises(ValueError, match="separate_content_encoder"):
+        BCDModule(image_size=32, codec="autoencoder", codec_checkpoint=str(path), content_codec="pixel", **TINY_BCD)

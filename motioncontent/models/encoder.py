@@ -28,6 +28,15 @@ def _stem_steps(in_size: int, target: int = 4) -> tuple[int, int]:
     return steps, size
 
 
+class AppendHeight(nn.Module):
+    """(N, C, H, W) -> (N, C + 1, H, W): a last channel holding each row's height, -1 at the top to 1 at the bottom."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        rows = torch.linspace(-1.0, 1.0, h, device=x.device, dtype=x.dtype)
+        return torch.cat([x, rows[None, None, :, None].expand(n, 1, h, w)], dim=1)
+
+
 class ConvStem(nn.Module):
     """(N, C, H, W) -> (N, D): conv, then [GroupNorm, SiLU, stride-2 conv] until about 4x4, then flatten + linear.
 
@@ -37,20 +46,24 @@ class ConvStem(nn.Module):
     METHOD's): pose and facing move, resize and re-arrange the coloured regions, so a layout, an area or a local
     pattern carries motion (on Sprites, a 3x3 conv before the maximum let content carry the motion class), whereas
     the set of colours a character wears survives every pose. `cell_size`: pixels per side of one latent cell (the
-    pixel codec's unshuffle factor), which are spread back out so the MLP sees single pixels.
+    pixel codec's unshuffle factor), which are spread back out so the MLP sees single pixels. `with_height`: the MLP
+    also reads each pixel's height in the frame (-1 top, 1 bottom), so it can tell a colour worn on the legs from the
+    same colour on the chest (Sprites' tops and trousers share teal, white and metal) and still not where it is
+    across the frame, which the facing direction moves.
     """
 
     def __init__(self, in_channels: int, in_size: int, dim: int, channels: int = 64,
-                 pool: Literal["flatten", "max"] = "flatten", cell_size: int = 1):
+                 pool: Literal["flatten", "max"] = "flatten", cell_size: int = 1, with_height: bool = False):
         super().__init__()
         steps, size = _stem_steps(in_size)
         groups = math.gcd(32, channels)
         if pool == "max":
             if in_channels % (cell_size * cell_size):
                 raise ValueError(f"{in_channels} latent channels do not hold {cell_size}x{cell_size} pixel cells")
-            pixel_channels = in_channels // (cell_size * cell_size)
+            pixel_channels = in_channels // (cell_size * cell_size) + int(with_height)
             # no GroupNorm: per-frame statistics would cancel the colours the MLP detects
-            layers: list[nn.Module] = [nn.PixelShuffle(cell_size), nn.Conv2d(pixel_channels, channels, 1), nn.SiLU(),
+            layers: list[nn.Module] = [nn.PixelShuffle(cell_size), *([AppendHeight()] if with_height else []),
+                                       nn.Conv2d(pixel_channels, channels, 1), nn.SiLU(),
                                        nn.Conv2d(channels, channels, 1), nn.SiLU(), nn.AdaptiveMaxPool2d(1),
                                        nn.Flatten()]
             size = 1
@@ -61,6 +74,8 @@ class ConvStem(nn.Module):
             layers += [nn.GroupNorm(groups, channels), nn.SiLU(), nn.Flatten()]
         else:
             raise ValueError(f"unknown stem pool '{pool}' (available: flatten, max)")
+        if with_height and pool != "max":
+            raise ValueError("with_height is for the max stem (the flatten stem keeps the layout already)")
         self.convs = nn.Sequential(*layers)  # convs keep PyTorch's default (Kaiming-uniform) init
         self.proj = nn.Linear(channels * size * size, dim)
         nn.init.xavier_uniform_(self.proj.weight)
@@ -104,12 +119,14 @@ class MotionContentEncoder(nn.Module):
         stem_channels: int = 64,
         stem_pool: Literal["flatten", "max"] = "flatten",
         stem_cell_size: int = 1,
+        stem_height: bool = False,
         content_norm: bool = False,
     ):
         super().__init__()
         self.in_channels, self.in_size = in_channels, in_size
         self.num_content_queries, self.max_frames = num_content_queries, max_frames
-        self.stem = ConvStem(in_channels, in_size, dim, stem_channels, pool=stem_pool, cell_size=stem_cell_size)
+        self.stem = ConvStem(in_channels, in_size, dim, stem_channels, pool=stem_pool, cell_size=stem_cell_size,
+                             with_height=stem_height)
         # the K learned queries of METHOD 4, shared by every clip; normal(0.02) like any embedding
         self.content_queries = nn.Parameter(torch.randn(num_content_queries, dim) * 0.02)
         # frame<->frame pairs: T5 buckets over the time offset; max_distance = max_frames spreads the log-spaced

@@ -32,7 +32,7 @@ from motioncontent.models.batch_random import batch_random, split_batch
 from motioncontent.models.contrastive import content_info_nce
 from motioncontent.models.dit import DiTDenoiser
 from motioncontent.models.encoder import MotionContentEncoder, SeparateContentEncoder
-from motioncontent.models.frame_codec import AutoencoderCodec, DiffusersVAECodec, FrameCodec, PixelCodec
+from motioncontent.models.frame_codec import AutoencoderCodec, DiffusersVAECodec, FrameCodec, FrozenCodec, PixelCodec
 from motioncontent.models.quantizer import GroupGumbelQuantizer, QuantizerOutput
 from motioncontent.models.rate import bits_to_kbps, code_bits_per_frame, kbps_to_bits, rate_loss, soft_bits_per_frame
 from motioncontent.models.views import permute_channels, random_hflip, shuffle_patches
@@ -125,7 +125,12 @@ class BCDModule(LightningModule):
         content_stem_pool: the separate content encoder's frame stem: `flatten` (the layout, as the motion encoder's) or
             `max` (which colours are present anywhere in the frame: appearance without pose; models/encoder.py).
             content_stem_width: channels of the `max` stem's per-pixel MLP, which runs at full resolution (on the
-            2-core CPU, 16 costs 0.05 s per training step, 64 costs 0.57 s).
+            2-core CPU, 16 costs 0.05 s per training step, 64 costs 0.57 s). content_stem_height: the `max` stem's MLP
+            also reads each pixel's height, so a colour on the legs differs from the same colour on the chest.
+        content_codec: what the content encoder reads: `shared` (the frame codec's latents, as the motion encoder and
+            the denoiser) or `pixel` (pixels through the lossless pixel codec whatever `codec` is). A learned codec
+            blends the colours of neighbouring pixels into each latent cell, so a colour-set stem on latents sees
+            edges, and edges move with the pose (on Sprites latents, content predicted the motion class at 100%).
         content_norm: standardise the content over the batch (per slot and channel; running statistics at inference),
             so that the denoiser sees clip-to-clip differences from the first step (models/encoder.py). Under DDP,
             set the trainer's `sync_batchnorm: true` for global statistics.
@@ -190,6 +195,8 @@ class BCDModule(LightningModule):
         separate_content_encoder: bool = False,
         content_stem_pool: Literal["flatten", "max"] = "flatten",
         content_stem_width: int = 16,
+        content_stem_height: bool = False,
+        content_codec: Literal["shared", "pixel"] = "shared",
         content_warmup_steps: int = 0,
         content_dropout: float = 0.0,
         denoise_frames: int | None = None,
@@ -207,16 +214,27 @@ class BCDModule(LightningModule):
         c, s = self.codec.latent_channels, self.codec.latent_size
         if content_stem_pool != "flatten" and not separate_content_encoder:
             raise ValueError("content_stem_pool needs separate_content_encoder: true (the motion pass needs the layout)")
+        if content_stem_height and content_stem_pool != "max":
+            raise ValueError("content_stem_height needs content_stem_pool: max")
+        if content_codec != "shared" and not separate_content_encoder:
+            raise ValueError("content_codec 'pixel' needs separate_content_encoder: true (one encoder reads one input)")
+        # parameter-free, so it adds nothing to checkpoints; None: content reads the frame codec's latents
+        self.content_pixels = PixelCodec(channels, image_size, unshuffle=pixel_unshuffle, shift=pixel_shift) \
+            if content_codec == "pixel" and codec != "pixel" else None
 
-        def make_encoder(content_size: int, motion_size: int, stem_pool: str = "flatten") -> MotionContentEncoder:
+        def make_encoder(content_size: int, motion_size: int, stem_pool: str = "flatten",
+                         codec_for: FrameCodec = self.codec) -> MotionContentEncoder:
             return MotionContentEncoder(
-                c, s, dim=encoder_dim, depth=encoder_depth, heads=encoder_heads, num_content_queries=num_content_queries,
-                content_dim=content_size, motion_dim=motion_size, max_frames=max_frames, stem_pool=stem_pool,
+                codec_for.latent_channels, codec_for.latent_size, dim=encoder_dim, depth=encoder_depth,
+                heads=encoder_heads, num_content_queries=num_content_queries, content_dim=content_size,
+                motion_dim=motion_size, max_frames=max_frames, stem_pool=stem_pool,
                 stem_channels=content_stem_width if stem_pool == "max" else 64,
-                stem_cell_size=pixel_unshuffle if codec == "pixel" else 1, content_norm=content_norm,
+                stem_cell_size=pixel_unshuffle if isinstance(codec_for, PixelCodec) else 1,
+                stem_height=content_stem_height and stem_pool == "max", content_norm=content_norm,
             )
         if separate_content_encoder:
-            self.encoder = SeparateContentEncoder(make_encoder(content_dim, 0, content_stem_pool),
+            content_input = self.content_pixels if self.content_pixels is not None else self.codec
+            self.encoder = SeparateContentEncoder(make_encoder(content_dim, 0, content_stem_pool, content_input),
                                                   make_encoder(0, motion_dim))
         else:
             self.encoder = make_encoder(content_dim, motion_dim)
@@ -319,6 +337,11 @@ class BCDModule(LightningModule):
         """Latents of the content view of `video`; `latents` (those of `video` itself) are reused when the view is the
         identity, since a learned codec's encoder costs about as much per frame as BCD's own networks."""
         view = self.content_view(video)
+        if self.content_pixels is not None:
+            if isinstance(self.codec, FrozenCodec) and self.codec.is_latent(video):
+                raise MotionContentError("content_codec 'pixel' reads frames, but the batch holds cached latents: "
+                                         "train without the latent cache")
+            return self.content_pixels.encode(view)
         return latents if view is video and latents is not None else self.codec.encode(view)
 
     def content_split(self, num_frames: int) -> int:
