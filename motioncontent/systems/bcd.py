@@ -334,8 +334,9 @@ class BCDModule(LightningModule):
         return video
 
     def content_latents(self, video: torch.Tensor, latents: torch.Tensor | None = None) -> torch.Tensor:
-        """Latents of the content view of `video`; `latents` (those of `video` itself) are reused when the view is the
-        identity, since a learned codec's encoder costs about as much per frame as BCD's own networks."""
+        """What the content encoder reads of the content view of `video`: its pixels (folded) with `content_codec:
+        pixel`, else its latents; `latents` (those of `video` itself) are reused when the view is the identity, since
+        a learned codec's encoder costs about as much per frame as BCD's own networks."""
         view = self.content_view(video)
         if self.content_pixels is not None:
             if isinstance(self.codec, FrozenCodec) and self.codec.is_latent(video):
