@@ -67,6 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/talking_heads_128.yaml")
     parser.add_argument("--codec_config", default="configs/autoencoder_talking_heads.yaml")
+    parser.add_argument("--pixel_config", default="configs/talking_heads.yaml", help="the pixel rows' DiT patch")
     parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -80,6 +81,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         codec_path = random_codec_checkpoint(REPO / args.codec_config, Path(tmp))
         pixel = {k: v for k, v in init.items() if k not in ("codec", "codec_checkpoint", "sigma_data", "p_mean")}
+        # the pixel rows keep the 64 px pixel config's DiT patch, whatever patch the latent config needs
+        pixel["patch_size"] = yaml.safe_load(open(REPO / args.pixel_config))["model"]["init_args"]["patch_size"]
         variants = [
             ("pixel, unshuffle 4", dict(pixel, codec="pixel", pixel_unshuffle=4), False),
             ("pixel, unshuffle 8", dict(pixel, codec="pixel", pixel_unshuffle=8), False),
@@ -89,7 +92,7 @@ def main() -> None:
         for name, kwargs, cached in variants:
             model = BCDModule(**kwargs)
             batch = model.codec.encode(video) if cached else video
-            tokens = (model.codec.latent_size // init["patch_size"]) ** 2
+            tokens = (model.codec.latent_size // kwargs["patch_size"]) ** 2
             shape = f"{model.codec.latent_channels} x {model.codec.latent_size} x {model.codec.latent_size}"
             rows.append((name, shape, tokens, *train_clips_per_s(model, batch, args.steps)))
             print(rows[-1], flush=True)

@@ -8,6 +8,7 @@ from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, Dataset
 
+from motioncontent.data.transforms import uint8_to_signed
 from motioncontent.errors import MotionContentError
 from motioncontent.models.autoencoder import AutoencoderConfig, FrameAutoencoder, load_frame_autoencoder
 from motioncontent.models.frame_codec import AutoencoderCodec
@@ -122,6 +123,26 @@ def test_the_adversarial_term_starts_after_warm_up_and_trains_only_the_discrimin
     out["discriminator"].backward()  # the discriminator term reaches the discriminator only
     assert all(p.grad is None for p in module.autoencoder.parameters())
     assert all(p.grad is not None for p in module.discriminator.parameters())
+
+
+def test_procedural_frames_join_every_training_batch_from_a_seeded_bank(monkeypatch):
+    module = FrameAutoencoderModule(**TINY, procedural_frames=3, procedural_bank=4, procedural_seed=7)
+    seen = []
+    monkeypatch.setattr(module, "losses", lambda frames: seen.append(frames) or {"loss": frames.mean()})
+    module.log = lambda *args, **kwargs: None  # no trainer here
+    video = smooth_frames(8).view(2, 4, 3, 16, 16)
+    module.training_step((video, {}), 0)
+    frames = seen[0]
+    assert frames.shape == (2 * 2 + 3, 3, 16, 16)  # frames_per_clip 2 of each clip, then 3 made images
+    bank = uint8_to_signed(module.procedural_images)
+    assert bank.shape == (4, 3, 16, 16)
+    for image in frames[4:]:  # each is a bank image, possibly mirrored
+        assert any(torch.equal(image, b) or torch.equal(image, b.flip(-1)) for b in bank)
+    other = FrameAutoencoderModule(**TINY, procedural_frames=3, procedural_bank=4, procedural_seed=7)
+    other.procedural_batch(1, 16)
+    assert torch.equal(other.procedural_images, module.procedural_images)  # a resumed run sees the same bank
+    with pytest.raises(ValueError, match="RGB"):
+        FrameAutoencoderModule(**TINY, image_channels=1, procedural_frames=2)
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,8 @@ def codec_checkpoint(tmp_path_factory):
     result = run("fit", "--config", "configs/autoencoder_talking_heads.yaml", "--config", str(callbacks),
                  *small_data(), *SHORT_RUN,
                  f"--data.init_args.data_dir={root / 'data'}", f"--trainer.logger.init_args.save_dir={root / 'logs'}",
-                 "--model.init_args.widths=[8, 16]", "--model.init_args.scale_batches=2", timeout=300)
+                 "--model.init_args.widths=[8, 16]", "--model.init_args.scale_batches=2",
+                 "--model.init_args.procedural_bank=4", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "latent scale factor" in result.stdout + result.stderr
     path = root / "checkpoints" / "autoencoder_talking_heads_128.ckpt"
@@ -46,7 +47,8 @@ def test_bcd_fits_on_autoencoder_latents_through_the_cli(codec_checkpoint):
     args = [f"--model.init_args.{k}={v}" for k, v in TINY_BCD.items()]
     # Through the latent cache, as the config trains: one encoding pass, then cached latents in training.
     result = run("fit", "--config", "configs/talking_heads_128.yaml", *small_data(), *SHORT_RUN, *args,
-                 "--model.init_args.image_size=32", f"--model.init_args.codec_checkpoint={path}",
+                 "--model.init_args.image_size=32", "--model.init_args.patch_size=2",
+                 f"--model.init_args.codec_checkpoint={path}",
                  f"--data.init_args.codec_checkpoint={path}", f"--data.init_args.data_dir={root / 'data'}",
                  f"--trainer.logger.init_args.save_dir={root / 'logs'}", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -11,6 +11,7 @@
 - cache.py: verified, atomically written dataset caches with a manifest
 - latent_cache.py: TalkingHeadLatentDataModule, talking-head training clips encoded once by a frozen frame codec
 - transforms.py: the uint8 <-> [-1, 1] pixel convention
+- procedural_images.py: dead-leaves images with natural-image statistics, mixed into a frame codec's training
 """
 
 from motioncontent.data.latent_cache import TalkingHeadLatentDataModule
