@@ -45,7 +45,8 @@ def dead_leaves(count: int, size: int, generator: torch.Generator, leaves: int =
     yy, xx = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
     r_min, r_max = 2.0, size / 2
     for _ in range(leaves):
-        radius = 1.0 / (1.0 / r_min - rand(count) * (1.0 / r_min - 1.0 / r_max))  # inverse CDF of 1 / r^2
+        radius = 1.0 / (1.0 / r_min - rand(count) * (1.0 / r_min - 1.0 / r_max))  # inverse CDF of 1 / r^2, >= r_min
+        radius = radius.view(count, 1, 1)
         angle = rand(count) * math.pi
         cos, sin = angle.cos().view(count, 1, 1), angle.sin().view(count, 1, 1)
         dy = yy - (rand(count) * size).view(count, 1, 1)
@@ -56,8 +57,8 @@ def dead_leaves(count: int, size: int, generator: torch.Generator, leaves: int =
                                torch.maximum(along.abs(), across.abs()),  # a square (rectangle)
                                (along.square() + across.square()).sqrt())  # an ellipse
         softness = (0.5 + 3.0 * rand(count) ** 3).view(count, 1, 1)  # mostly sharp edges, some blurred
-        mask = ((radius.view(count, 1, 1) - distance) / softness + 0.5).clamp(0, 1).unsqueeze(1)
-        shading = (rand(count, 3, 1, 1) - 0.5) * along.unsqueeze(1) / radius.clamp_min(2.0).view(count, 1, 1, 1)
+        mask = ((radius - distance) / softness + 0.5).clamp(0, 1).unsqueeze(1)
+        shading = (rand(count, 3, 1, 1) - 0.5) * (along / radius).unsqueeze(1)
         shift = int(torch.randint(0, size, (1,), generator=generator))
         fill = (rand(count, 3, 1, 1) * 2 - 1 + 0.5 * shading
                 + 0.25 * rand(count, 1, 1, 1).square() * texture.roll(shift, dims=-1))
