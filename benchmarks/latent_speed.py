@@ -33,10 +33,11 @@ from motioncontent.systems.autoencoder import CHECKPOINT_KEY  # noqa: E402
 from motioncontent.models.autoencoder import autoencoder_checkpoint_entry  # noqa: E402
 
 
-def random_codec_checkpoint(config_path: Path, directory: Path) -> Path:
-    """A codec checkpoint with the config's architecture, random weights and a fitted scale."""
+def random_codec_checkpoint(config_path: Path, directory: Path, size: int | None = None) -> Path:
+    """A codec checkpoint with the config's architecture, random weights and a fitted scale; `size`: the frame side,
+    when the config's data section does not set it."""
     module = FrameAutoencoderModule(**yaml.safe_load(open(config_path))["model"]["init_args"])
-    size = yaml.safe_load(open(config_path))["data"]["init_args"]["image_size"]
+    size = size or yaml.safe_load(open(config_path))["data"]["init_args"]["image_size"]
     module.autoencoder.fit_latent_scale([torch.rand(8, 3, size, size) * 2 - 1])
     path = directory / "codec.ckpt"
     torch.save({"state_dict": module.state_dict(), CHECKPOINT_KEY: autoencoder_checkpoint_entry(module.config)}, path)

@@ -9,6 +9,9 @@ High attribute accuracy here while the real model stays at chance says the conte
 chance here says the denoiser or the training budget does. Not a benchmark of BCD itself: it uses labels.
 
     SPRITES_LPC=../shared/lpc_assets python benchmarks/oracle_content.py --steps 2000
+    # presets stack as on the command line; --set overrides a model argument (the value is read as YAML)
+    python benchmarks/oracle_content.py --config configs/sprites.yaml --config configs/presets/sprites_latents.yaml \
+        --set p_mean=2.0
 """
 
 from __future__ import annotations
@@ -42,16 +45,33 @@ class OracleContent(nn.Module):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="configs/sprites.yaml")
+    parser.add_argument("--config", action="append", help="config files, merged in order (default: sprites.yaml)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a model argument")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--clips", type=int, default=256, help="test clips scored")
     parser.add_argument("--judge", default="checkpoints/judge_sprites.ckpt")
     args = parser.parse_args()
     torch.manual_seed(0)
-    config = yaml.safe_load(open(args.config))
-    model = BCDModule(**{**config["model"]["init_args"], "ema_decay": 0.0})
+    config_paths = args.config or ["configs/sprites.yaml"]
+    configs = [yaml.safe_load(open(path)) for path in config_paths]
+
+    def merged(section: str, key: str | None = None) -> dict:
+        """The section's init_args (or plain keys) of every config, later files winning, as on the command line."""
+        out: dict = {}
+        for config in configs:
+            part = config.get(section) or {}
+            out.update(part.get(key) or {} if key else part)
+        return out
+
+    model_args = merged("model", "init_args")
+    for item in args.set:
+        name, _, value = item.partition("=")
+        model_args[name] = yaml.safe_load(value)
+    batch_size = merged("data", "init_args")["batch_size"]
+    clip = merged("trainer").get("gradient_clip_val")
+    model = BCDModule(**{**model_args, "ema_decay": 0.0})
     model.oracle = OracleContent(model.hparams.content_dim)  # a submodule, so configure_optimizers trains it
-    data = SpritesDataModule(source="lpc", batch_size=config["data"]["init_args"]["batch_size"])
+    data = SpritesDataModule(source="lpc", batch_size=batch_size)
     data.prepare_data()
     data.setup("fit")
     optimization = model.configure_optimizers()
@@ -64,12 +84,12 @@ def main() -> None:
             split = model.content_split(video.shape[1])
             _, motion = model.encoder(model.codec.encode(permute_channels(video[:, split:])))
             q = model.quantizer(motion)
-            target = model.codec.encode(video)[:, split:]
+            target = model.codec.encode(video[:, split:])
             diffusion = model.edm.training_loss(model.denoiser, target, motion=q.quantized, content=model.oracle(labels))
             loss = diffusion + model.hparams.rate_weight * rate_loss(soft_bits_per_frame(q.probs), model.target_bits)
             optimizer.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), config["trainer"].get("gradient_clip_val") or 1e9)
+            nn.utils.clip_grad_norm_(model.parameters(), clip or 1e9)
             optimizer.step()
             scheduler.step()
             step += 1
@@ -97,7 +117,8 @@ def main() -> None:
                 correct[name] += int(hit.sum())
                 joint &= hit
             correct["joint"] += int(joint.sum())
-    print(f"\n{args.config}, oracle content, {args.steps} steps, {time.time() - start:.0f} s; swaps on {n} test clips")
+    print(f"\n{' + '.join(config_paths)} {' '.join(args.set)}, oracle content, {args.steps} steps, "
+          f"{time.time() - start:.0f} s; swaps on {n} test clips")
     print("| motion | skin | pants | top | hair | joint attributes |\n|---|---|---|---|---|---|")
     print("| " + " | ".join(f"{100 * correct[k] / n:.1f}%" for k in ("motion", *ATTRIBUTES, "joint")) + " |")
 

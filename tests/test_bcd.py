@@ -1,5 +1,7 @@
 """BCDModule: the public API, learning on real sprites, checkpoints and the two training stages."""
 
+import copy
+
 import lightning
 import pytest
 import torch
@@ -44,20 +46,25 @@ def test_cross_driving_takes_content_and_motion_from_different_segments(tiny, mo
 
 
 def test_a_training_step_encodes_each_frame_once_per_view(monkeypatch):
-    """A learned codec costs as much per frame as BCD's networks: content reuses the latents when its view is the
-    identity; each view that changes the pixels (colour-permuted motion, shuffled content tiles) is encoded once."""
-    def encoded_frames(**options) -> list[int]:
+    """A learned codec costs as much per frame as BCD's networks: B's latents serve as target, motion input and the
+    contrastive term's content; A is encoded only if content reads latents; each view that changes the pixels
+    (colour-permuted motion, shuffled content tiles) is encoded once."""
+    def encoded_frames(content_from_pixels: bool = False, **options) -> list[int]:
         torch.manual_seed(0)
         model = BCDModule(**TINY, content_nce_weight=0.1, **options)
+        if content_from_pixels:  # what content_codec="pixel" builds beside a learned codec: a codec of its own
+            model.content_pixels = copy.deepcopy(model.codec)
         frames = []
         original = model.codec.encode
         monkeypatch.setattr(model.codec, "encode", lambda video: frames.append(video.shape[1]) or original(video))
         model.losses(torch.rand(2, 8, 3, 64, 64) * 2 - 1)
         return frames
 
-    assert encoded_frames() == [8]  # the clip; content of A and B (contrastive term) come from its latents
-    assert encoded_frames(motion_permute_channels=True) == [8, 4]  # + B with its colours permuted
-    assert encoded_frames(content_shuffle_patch=8) == [8, 4, 4]  # + the tiled views of A and of B
+    assert encoded_frames() == [4, 4]  # B, then A for content; B's content (contrastive term) reuses B's latents
+    assert encoded_frames(motion_permute_channels=True) == [4, 4, 4]  # + B with its colours permuted
+    assert encoded_frames(content_shuffle_patch=8) == [4, 4, 4]  # B, the tiled views of A and of B
+    # content read from pixels: A never goes through the codec
+    assert encoded_frames(content_from_pixels=True, motion_permute_channels=True) == [4, 4]
 
 
 @pytest.mark.parametrize("stem_pool", ["flatten", "max"])

@@ -179,3 +179,26 @@ def test_height_in_the_max_stem_tells_a_colour_on_the_legs_from_the_same_colour_
     assert torch.allclose(tokens[0], tokens[2], atol=1e-5)  # across the frame it still does not see where
     with pytest.raises(ValueError, match="max stem"):
         ConvStem(3, 16, dim=32, with_height=True)
+
+
+def test_max_over_pixels_matches_a_max_pool_after_the_mlp_in_values_and_gradients():
+    from motioncontent.models.encoder import max_over_pixels
+    mlp = torch.nn.Sequential(torch.nn.Conv2d(4, 16, 1), torch.nn.SiLU(), torch.nn.Conv2d(16, 16, 1), torch.nn.SiLU())
+    pixels = torch.randn(6, 4, 16, 16, requires_grad=True)
+    upstream = torch.randn(6, 16)  # a gradient that weighs the channels differently
+
+    pooled = torch.nn.functional.adaptive_max_pool2d(mlp(pixels), 1).flatten(1)
+    (pooled * upstream).sum().backward()
+    expected = [pixels.grad.clone()] + [p.grad.clone() for p in mlp.parameters()]
+    pixels.grad = None
+    mlp.zero_grad()
+
+    ours = max_over_pixels(mlp, pixels)
+    assert torch.allclose(ours, pooled, atol=1e-6)
+    (ours * upstream).sum().backward()
+    got = [pixels.grad] + [p.grad for p in mlp.parameters()]
+    assert pixels.grad.count_nonzero() <= 6 * 16 * 4  # only the maximum's pixels: at most C per frame
+    for a, b in zip(got, expected):
+        assert torch.allclose(a, b, atol=1e-5)
+    with torch.no_grad():
+        assert torch.allclose(max_over_pixels(mlp, pixels), pooled, atol=1e-6)

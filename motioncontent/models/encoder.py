@@ -37,6 +37,30 @@ class AppendHeight(nn.Module):
         return torch.cat([x, rows[None, None, :, None].expand(n, 1, h, w)], dim=1)
 
 
+def max_over_pixels(mlp: nn.Sequential, pixels: torch.Tensor) -> torch.Tensor:
+    """(N, C_in, H, W) -> (N, C): the maximum over the pixels of each output channel of a per-pixel MLP (1x1 convs
+    and activations), as nn.AdaptiveMaxPool2d after the MLP would give, values and gradients alike (ties aside).
+
+    Hand-written because only the pixel that holds a channel's maximum receives that channel's gradient, yet autograd
+    through the pooled MLP keeps every pixel's activations: here the whole image goes through the MLP without autograd
+    (as linears over channels-last pixels, which run faster than 1x1 convs on CPU) to find each channel's maximum, and
+    only those pixels, C per frame, run again with autograd. At width 32 on 64 x 64 Sprites frames this takes a third of
+    the time of the pooled MLP on 2 CPU cores (README "The model")."""
+    n, c_in = pixels.shape[:2]
+    flat = pixels.flatten(2)  # (N, C_in, P)
+    with torch.no_grad():
+        h = flat.transpose(1, 2)  # (N, P, C_in)
+        for layer in mlp:
+            is_conv = isinstance(layer, nn.Conv2d)
+            h = nn.functional.linear(h, layer.weight.flatten(1), layer.bias) if is_conv else layer(h)
+    if not torch.is_grad_enabled():
+        return h.amax(dim=1)
+    index = h.argmax(dim=1)  # (N, C): the pixel of each channel's maximum
+    chosen = torch.gather(flat, 2, index[:, None, :].expand(n, c_in, -1))  # (N, C_in, C): those pixels' inputs
+    features = mlp(chosen[..., None])[..., 0]  # (N, C, C): every channel at each chosen pixel
+    return torch.diagonal(features, dim1=1, dim2=2)  # (N, C): channel c at its own maximum's pixel
+
+
 class ConvStem(nn.Module):
     """(N, C, H, W) -> (N, D): conv, then [GroupNorm, SiLU, stride-2 conv] until about 4x4, then flatten + linear.
 
@@ -61,11 +85,11 @@ class ConvStem(nn.Module):
             if in_channels % (cell_size * cell_size):
                 raise ValueError(f"{in_channels} latent channels do not hold {cell_size}x{cell_size} pixel cells")
             pixel_channels = in_channels // (cell_size * cell_size) + int(with_height)
-            # no GroupNorm: per-frame statistics would cancel the colours the MLP detects
+            # no GroupNorm: per-frame statistics would cancel the colours the MLP detects; the maximum over the
+            # pixels is taken in forward (max_over_pixels), after the last layer here
             layers: list[nn.Module] = [nn.PixelShuffle(cell_size), *([AppendHeight()] if with_height else []),
                                        nn.Conv2d(pixel_channels, channels, 1), nn.SiLU(),
-                                       nn.Conv2d(channels, channels, 1), nn.SiLU(), nn.AdaptiveMaxPool2d(1),
-                                       nn.Flatten()]
+                                       nn.Conv2d(channels, channels, 1), nn.SiLU()]
             size = 1
         elif pool == "flatten":
             layers = [nn.Conv2d(in_channels, channels, 3, padding=1)]
@@ -77,12 +101,17 @@ class ConvStem(nn.Module):
         if with_height and pool != "max":
             raise ValueError("with_height is for the max stem (the flatten stem keeps the layout already)")
         self.convs = nn.Sequential(*layers)  # convs keep PyTorch's default (Kaiming-uniform) init
+        self.pixel_mlp_start = len(layers) - 4 if pool == "max" else None  # convs[start:] is the per-pixel MLP
         self.proj = nn.Linear(channels * size * size, dim)
         nn.init.xavier_uniform_(self.proj.weight)
         nn.init.zeros_(self.proj.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.convs(x))
+        """(N, C, H, W) -> (N, D)."""
+        if self.pixel_mlp_start is None:
+            return self.proj(self.convs(x))
+        pixels = self.convs[:self.pixel_mlp_start](x)  # (N, C_pixel, H', W'): pixels (and heights) of the frame
+        return self.proj(max_over_pixels(self.convs[self.pixel_mlp_start:], pixels))
 
 
 class EncoderBlock(nn.Module):

@@ -356,20 +356,22 @@ class BCDModule(LightningModule):
                     ) -> tuple[torch.Tensor, QuantizerOutput, torch.Tensor]:
         """content of segment A, quantized motion of segment B, and B's latents (the reconstruction target)."""
         encoder, quantizer, _ = nets or self.networks(ema=False)
-        z = self.codec.encode(video)  # (B, T, c, h, w)
         if not self.hparams.cross_driving:
+            z = self.codec.encode(video)  # (B, T, c, h, w)
             content, motion = encoder(z)
             return content, quantizer(motion), z
-        split = self.content_split(z.shape[1])
-        content_z = self.content_latents(video[:, :split], z[:, :split])
-        motion_z = z[:, split:]
+        split = self.content_split(video.shape[1])
+        target = self.codec.encode(video[:, split:])  # (B, T - split, c, h, w): B's latents
+        # A's latents only if the content pass reads them: a learned codec costs about as much per frame as BCD
+        content_z = self.content_latents(video[:, :split])
+        motion_z = target
         if self.training and self.hparams.motion_permute_channels:
             motion_z = self.codec.encode(permute_channels(video[:, split:]))
         # Two encoder passes (METHOD 8.2 suggestion): content sees only A, motion only B, so content that copied
         # B's per-frame motion could not exist; the model must carry B's motion through the rate-limited codes.
         content = encoder.encode_content(content_z)
         motion = encoder.encode_motion(motion_z)
-        return content, quantizer(motion), z[:, split:]
+        return content, quantizer(motion), target
 
     def losses(self, video: torch.Tensor, generator: torch.Generator | None = None, ema: bool = False,
                sync: bool = True) -> dict[str, torch.Tensor]:
