@@ -101,7 +101,9 @@ class ConvStem(nn.Module):
         if with_height and pool != "max":
             raise ValueError("with_height is for the max stem (the flatten stem keeps the layout already)")
         self.convs = nn.Sequential(*layers)  # convs keep PyTorch's default (Kaiming-uniform) init
-        self.pixel_mlp_start = len(layers) - 4 if pool == "max" else None  # convs[start:] is the per-pixel MLP
+        # the max stem's per-pixel MLP is convs[start:], from its first 1x1 conv on (what precedes makes the pixels)
+        self.pixel_mlp_start = next(i for i, layer in enumerate(layers) if isinstance(layer, nn.Conv2d)) \
+            if pool == "max" else None
         self.proj = nn.Linear(channels * size * size, dim)
         nn.init.xavier_uniform_(self.proj.weight)
         nn.init.zeros_(self.proj.bias)
