@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from latent_speed import random_codec_checkpoint  # noqa: E402
+from stacked_configs import merged_section, model_args  # noqa: E402
 from sprites_data import machine  # noqa: E402
 
 from motioncontent.models.encoder import ConvStem  # noqa: E402
@@ -66,16 +66,14 @@ def main() -> None:
         pooled = seconds(lambda: pooled_forward(stem, frames).sum().backward(), args.steps)
         print(f"| stem, {args.frames} frames, forward + backward | {width} | {1e3 * pooled:.0f} | {1e3 * ours:.0f} |")
 
-    model_args: dict = {}
-    for path in STACK:
-        model_args.update(yaml.safe_load(open(REPO / path))["model"]["init_args"])
-    batch = yaml.safe_load(open(REPO / STACK[1]))["data"]["init_args"]["batch_size"]
+    stack_args = model_args(STACK)
+    batch = merged_section(STACK, "data")["batch_size"]
     video = torch.rand(batch, 8, 3, 64, 64) * 2 - 1
     ours_forward = ConvStem.forward
     with tempfile.TemporaryDirectory() as tmp:
         codec = random_codec_checkpoint(REPO / "configs/autoencoder_sprites.yaml", Path(tmp), size=64)
         for width in args.widths:
-            model = BCDModule(**{**model_args, "codec_checkpoint": str(codec), "content_stem_width": width})
+            model = BCDModule(**{**stack_args, "codec_checkpoint": str(codec), "content_stem_width": width})
             model.train()
             times = {}
             for name, forward in (("ours", ours_forward), ("pooled", pooled_forward)):

@@ -18,19 +18,24 @@ chance here says the denoiser or the training budget does. Not a benchmark of BC
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
-from motioncontent.data import SpritesDataModule
-from motioncontent.eval.sprites_swap import swap_pairing
-from motioncontent.models.rate import rate_loss, soft_bits_per_frame
-from motioncontent.models.views import permute_channels
-from motioncontent.systems import BCDModule
-from motioncontent.systems.judge import ATTRIBUTES, load_judge
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import stacked_configs  # noqa: E402
+
+from motioncontent.data import SpritesDataModule  # noqa: E402
+from motioncontent.eval.sprites_swap import swap_pairing  # noqa: E402
+from motioncontent.models.rate import rate_loss, soft_bits_per_frame  # noqa: E402
+from motioncontent.models.views import permute_channels  # noqa: E402
+from motioncontent.systems import BCDModule  # noqa: E402
+from motioncontent.systems.judge import ATTRIBUTES, load_judge  # noqa: E402
 
 
 class OracleContent(nn.Module):
@@ -54,22 +59,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     config_paths = args.config or ["configs/sprites.yaml"]
-    configs = [yaml.safe_load(open(path)) for path in config_paths]
-
-    def merged(section: str, key: str | None = None) -> dict:
-        """The section's init_args (or plain keys) of every config, later files winning, as on the command line."""
-        out: dict = {}
-        for config in configs:
-            part = config.get(section) or {}
-            out.update(part.get(key) or {} if key else part)
-        return out
-
-    model_args = merged("model", "init_args")
-    for item in args.set:
-        name, _, value = item.partition("=")
-        model_args[name] = yaml.safe_load(value)
-    batch_size = merged("data", "init_args")["batch_size"]
-    clip = merged("trainer").get("gradient_clip_val")
+    model_args = stacked_configs.model_args(config_paths, args.set)
+    batch_size = stacked_configs.merged_section(config_paths, "data")["batch_size"]
+    clip = stacked_configs.merged_section(config_paths, "trainer", key=None).get("gradient_clip_val")
     model = BCDModule(**{**model_args, "ema_decay": 0.0})
     model.oracle = OracleContent(model.hparams.content_dim)  # a submodule, so configure_optimizers trains it
     data = SpritesDataModule(source="lpc", batch_size=batch_size)

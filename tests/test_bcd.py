@@ -276,6 +276,30 @@ def test_content_warmup_and_dropout_hide_content_from_the_denoiser_only():
     assert bool((seen[-1].flatten(1).abs().sum(1) > 0).all())  # never in evaluation
 
 
+@pytest.mark.parametrize("detach", [False, True])
+def test_content_detach_keeps_the_diffusion_gradient_out_of_the_content_encoder(detach):
+    torch.manual_seed(0)
+    model = BCDModule(**TINY, separate_content_encoder=True, content_nce_weight=0.1, content_detach=detach, ema_decay=0)
+    with torch.no_grad():  # leave adaLN-Zero's identity start, so gradients reach the inputs
+        for p in model.denoiser.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    video = torch.rand(4, 8, 3, 64, 64) * 2 - 1
+    out = model.losses(video)
+    out["diffusion_loss"].backward(retain_graph=True)
+    content_grads = [p.grad for p in model.encoder.content.parameters()]
+    reached = any(g is not None and g.abs().sum() > 0 for g in content_grads)
+    assert reached != detach
+    assert all(p.grad is not None for p in model.encoder.motion.parameters())  # codes still learn from it
+    model.zero_grad()
+    out["loss"].backward()  # the contrastive term trains the content encoder either way
+    assert all(p.grad is not None for p in model.encoder.content.parameters())
+    model.eval()  # and content reaches the denoiser's output as before (the detach is a training-time gradient rule)
+    content, codes = model.encode(video)
+    assert not torch.equal(model.decode(content, codes), model.decode(content.roll(1, 0), codes))
+    with pytest.raises(ValueError, match="content_detach needs content_nce_weight"):
+        BCDModule(**TINY, content_detach=True)
+
+
 def test_frame_window_keeps_the_same_consecutive_frames_of_targets_and_motion():
     target = torch.arange(5 * 4, dtype=torch.float32).view(5, 4, 1, 1, 1).expand(5, 4, 2, 3, 3)
     motion = torch.arange(5 * 4, dtype=torch.float32).view(5, 4, 1).expand(5, 4, 6)

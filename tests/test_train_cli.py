@@ -62,17 +62,22 @@ def test_bf16_mixed_precision(lpc_datamodule, tmp_path):
     assert (tmp_path / "logs" / "sprites" / "version_0" / "checkpoints" / "last.ckpt").is_file()
 
 
-def test_colour_content_preset_trains_and_reloads(lpc_datamodule, tmp_path):
-    # the preset's flags on the tiny model: separate colour-set content encoder, warm-up and dropout of content
-    result = run("fit", *TINY_RUN, "--config", "configs/presets/colour_content.yaml", "--data.init_args.source=lpc",
-                 f"--data.init_args.data_dir={lpc_datamodule.data_dir}",
+@pytest.mark.parametrize("layout", [False, True], ids=["colour_content", "layout_content"])
+def test_colour_content_preset_trains_and_reloads(lpc_datamodule, tmp_path, layout):
+    # the preset's flags on the tiny model: separate colour-set content encoder, warm-up and dropout of content;
+    # stacked with the layout preset: a layout stem whose content only the contrastive term trains
+    extra = ["--config", "configs/presets/layout_content.yaml"] if layout else []
+    result = run("fit", *TINY_RUN, "--config", "configs/presets/colour_content.yaml", *extra,
+                 "--data.init_args.source=lpc", f"--data.init_args.data_dir={lpc_datamodule.data_dir}",
                  f"--trainer.logger.init_args.save_dir={tmp_path / 'logs'}", "--model.init_args.content_warmup_steps=1",
                  "--data.init_args.batch_size=4", timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
-    checkpoint = tmp_path / "logs" / "sprites_colour_content" / "version_0" / "checkpoints" / "last.ckpt"
+    name = "sprites_layout_content" if layout else "sprites_colour_content"
+    checkpoint = tmp_path / "logs" / name / "version_0" / "checkpoints" / "last.ckpt"
     model = BCDModule.load_from_checkpoint(checkpoint, map_location="cpu")
     hp = model.hparams
-    assert hp.encoder_dim == 32 and hp.separate_content_encoder and hp.content_stem_pool == "max"
+    assert hp.encoder_dim == 32 and hp.separate_content_encoder
+    assert hp.content_stem_pool == ("flatten" if layout else "max") and hp.content_detach == layout
     assert hp.content_dropout == pytest.approx(0.3) and hp.content_warmup_steps == 1 and hp.denoise_frames == 2
 
 

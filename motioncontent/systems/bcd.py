@@ -139,6 +139,11 @@ class BCDModule(LightningModule):
             content encoder throughout). content_dropout: in training, each clip's content is hidden from the
             denoiser with this probability (classifier-free-guidance style, zeros as the null content), so the
             denoiser must draw the motion from the codes alone and cannot lean on what content knows of it.
+        content_detach: in training, the diffusion loss does not reach the content encoder, so content is learnt from
+            the contrastive term alone (needs content_nce_weight > 0). A and B are consecutive segments of one clip,
+            so A's last pose predicts B's first: the diffusion gradient rewards content that holds the pose (which
+            then drives the transfers), while the contrastive term pairs segments in different poses and has no use
+            for it. Meant for a content stem that keeps the layout (`content_stem_pool: flatten`).
         denoise_frames: in training, the diffusion loss takes a random window of this many consecutive frames of each
             clip's motion segment (None: all of them; the codes and their rate still come from every frame), so a
             batch can hold more clips, i.e. more characters, for the same denoiser cost.
@@ -199,6 +204,7 @@ class BCDModule(LightningModule):
         content_codec: Literal["shared", "pixel"] = "shared",
         content_warmup_steps: int = 0,
         content_dropout: float = 0.0,
+        content_detach: bool = False,
         denoise_frames: int | None = None,
         sampler: Literal["euler", "heun"] = "heun",
         sample_steps: int = 18,
@@ -216,6 +222,8 @@ class BCDModule(LightningModule):
             raise ValueError("content_stem_pool needs separate_content_encoder: true (the motion pass needs the layout)")
         if content_stem_height and content_stem_pool != "max":
             raise ValueError("content_stem_height needs content_stem_pool: max")
+        if content_detach and not (content_nce_weight > 0 and cross_driving):
+            raise ValueError("content_detach needs content_nce_weight > 0 and cross_driving: nothing else trains content")
         if content_codec != "shared" and not separate_content_encoder:
             raise ValueError("content_codec 'pixel' needs separate_content_encoder: true (one encoder reads one input)")
         # parameter-free, so it adds nothing to checkpoints; None: content reads the frame codec's latents
@@ -380,7 +388,8 @@ class BCDModule(LightningModule):
         nets = self.networks(ema=ema)
         content, q, target = self.cross_drive(video, nets)
         # the denoiser's view of content (zero during a content warm-up; the contrastive term below sees it all)
-        denoiser_content = content * self.content_scale(self.global_step)
+        denoiser_content = content.detach() if self.training and self.hparams.content_detach else content
+        denoiser_content = denoiser_content * self.content_scale(self.global_step)
         if self.training and self.hparams.content_dropout > 0:
             keep = batch_random("rand", (content.shape[0],), content.device) >= self.hparams.content_dropout
             denoiser_content = denoiser_content * keep[:, None, None].to(content.dtype)
