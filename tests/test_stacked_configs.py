@@ -20,4 +20,3 @@ def test_later_files_and_overrides_win(tmp_path):
     assert stacked_configs.merged_section(paths, "trainer", key=None) == {"max_steps": 5}
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         stacked_configs.model_args(paths, ["depth"])
-
