@@ -69,7 +69,7 @@ def main() -> None:
     data = SpritesDataModule(source="lpc", batch_size=stacked_configs.merged_section(config_paths, "data")["batch_size"])
     data.prepare_data()
     data.setup("fit")
-    train_set, test_set = data.train_dataloader().dataset, data.test_set
+    train_set, test_set = data.train_set, data.test_set
     width = model.hparams.num_content_queries * model.hparams.content_dim
     heads = torch.nn.ModuleDict({name: torch.nn.Linear(width, JUDGE_HEADS[name]) for name in ATTRIBUTES})
     optimizer = torch.optim.AdamW([*encoder.parameters(), *heads.parameters()], lr=model.hparams.lr)

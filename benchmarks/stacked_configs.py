@@ -18,7 +18,7 @@ def merged_section(paths: list[str], section: str, key: str | None = "init_args"
     files winning; paths are relative to the repository root unless absolute."""
     out: dict = {}
     for path in paths:
-        part = (yaml.safe_load(open(REPO / path)) or {}).get(section) or {}
+        part = (yaml.safe_load((REPO / path).read_text()) or {}).get(section) or {}
         out.update((part.get(key) or {}) if key else part)
     return out
 
