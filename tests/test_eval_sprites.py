@@ -114,6 +114,8 @@ def test_swap_benchmark_scores_a_disentangled_oracle_at_the_ceiling(test_subset)
     oracle = OracleSprites(test_subset)
     figures = swap_benchmark(oracle, oracle, test_subset, limit=60, batch_size=16)
     assert figures["clips"] == 60 and figures["motion_swap"]["acc"] == 1.0
+    assert figures["action_swap_acc"] == figures["direction_swap_acc"] == 1.0
+    assert figures["motion_of_content_clip"] == 0.0
     assert figures["motion_swap"]["is"] > 8.8 and figures["motion_swap"]["h_y"] == pytest.approx(math.log(9), abs=1e-3)
     assert figures["attributes_joint_swap_acc"] == 1.0 and all(figures[f"{a}_swap_acc"] == 1.0 for a in ATTRS)
     assert all(v == 1.0 for v in figures["judge_on_reconstruction"].values())
@@ -125,6 +127,12 @@ def test_swap_benchmark_catches_motion_carried_by_content(test_subset):
     leaky = OracleSprites(test_subset, leaky=True)
     figures = swap_benchmark(leaky, leaky, test_subset, limit=60, batch_size=16)
     assert figures["motion_swap"]["acc"] == 0.0  # every partner has another motion, so copying it is always wrong
+    assert figures["motion_of_content_clip"] == 1.0
+    # each pair differs in motion, so in action, direction or both: the leak is right on whichever part it shares
+    motions = test_subset.label("motion")
+    partners = swap_pairing(test_subset.label("character"), motions)[:60]
+    same_action = np.mean(motions[:60] // 3 == motions[partners] // 3)
+    assert figures["action_swap_acc"] == pytest.approx(same_action) and figures["action_swap_acc"] < 1.0
     assert figures["attributes_joint_swap_acc"] == 1.0
 
 

@@ -127,6 +127,9 @@ def sprites_markdown(figures: dict[str, Any]) -> str:
     pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
     rows = [
         ("motion swap accuracy (vs driving clip)", pct(s["motion_swap"]["acc"]), "100%"),
+        ("action / direction of the driving clip", f"{pct(s['action_swap_acc'])} / {pct(s['direction_swap_acc'])}",
+         "100%"),
+        ("motion of the content clip instead", pct(s["motion_of_content_clip"]), "0%"),
         *[(f"{name} swap accuracy (vs content clip)", pct(s[f"{name}_swap_acc"]), "100%")
           for name in ATTRIBUTES],
         ("joint attribute swap accuracy", pct(s["attributes_joint_swap_acc"]), "100%"),

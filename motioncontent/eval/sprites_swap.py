@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from motioncontent.data.sprites.factors import DIRECTIONS
 from motioncontent.eval.frame_metrics import frame_metrics
 from motioncontent.eval.judge_metrics import inception_metrics
 from motioncontent.models.rate import code_bits_per_frame
@@ -90,10 +91,15 @@ def swap_benchmark(
 
     probs = {name: torch.cat(p) for name, p in swap_probs.items()}
     driving_motion = torch.from_numpy(motions[partners[:n]])
+    judged_motion = probs["motion"].argmax(1)
     hparams = getattr(model, "hparams", {})
     result: dict[str, Any] = {"clips": n, "steps": steps or hparams.get("sample_steps"),
                               "sampler": hparams.get("sampler"), "seed": seed}
     result["motion_swap"] = inception_metrics(probs["motion"], driving_motion)
+    # Where the motion errors go: a swap that moves like its content clip shows motion carried by the content.
+    result["motion_of_content_clip"] = (judged_motion == torch.from_numpy(motions[:n])).double().mean().item()
+    for name, part in (("action", lambda m: m // len(DIRECTIONS)), ("direction", lambda m: m % len(DIRECTIONS))):
+        result[f"{name}_swap_acc"] = (part(judged_motion) == part(driving_motion)).double().mean().item()
     joint = torch.ones(n, dtype=torch.bool)
     for name in ATTRIBUTES:
         correct = probs[name].argmax(1) == torch.from_numpy(labels[name][:n])
