@@ -82,7 +82,7 @@ def test_colour_content_preset_trains_and_reloads(lpc_datamodule, tmp_path, layo
 
 
 def test_sprites_latents_preset_trains_on_a_sprites_codec(lpc_datamodule, tmp_path):
-    # a 2-step Sprites codec (the codec config, narrowed), then BCD with the three presets on its latents
+    # a 2-step Sprites codec (the codec config, narrowed), then BCD on its latents with two preset stacks
     root, data = tmp_path, f"--data.init_args.data_dir={lpc_datamodule.data_dir}"
     callbacks = codec_callbacks_into("configs/autoencoder_sprites.yaml", root)
     codec = run("fit", "--config", "configs/autoencoder_sprites.yaml", "--config", str(callbacks),
@@ -92,14 +92,19 @@ def test_sprites_latents_preset_trains_on_a_sprites_codec(lpc_datamodule, tmp_pa
                 "--model.init_args.norm_groups=4", "--model.init_args.scale_batches=2", timeout=240)
     assert codec.returncode == 0, codec.stderr[-3000:]
     path = root / "checkpoints" / "autoencoder_sprites.ckpt"
-    result = run("fit", *TINY_RUN, "--config", "configs/presets/colour_content.yaml", "--config",
-                 "configs/presets/sprites_latents.yaml", "--config", "configs/presets/pixel_content.yaml",
-                 "--data.init_args.source=lpc", data,
-                 f"--model.init_args.codec_checkpoint={path}", f"--trainer.logger.init_args.save_dir={root / 'logs'}",
-                 "--data.init_args.batch_size=4", timeout=240)
-    assert result.returncode == 0, result.stderr[-3000:]
-    model = BCDModule.load_from_checkpoint(root / "logs" / "sprites_pixel_content" / "version_0" / "checkpoints" /
-                                           "last.ckpt", map_location="cpu")
-    assert model.hparams.codec == "autoencoder" and model.hparams.sigma_data == 1.0 and model.hparams.separate_content_encoder
-    assert (model.codec.latent_channels, model.codec.latent_size) == (4, 16)
-    assert (model.encoder.content.in_channels, model.encoder.content.in_size) == (48, 16)  # pixels, folded 4 x 4
+    # the pixel-content stack, and the layout-content stack with content read from pixels (layout_content.yaml)
+    stacks = {"sprites_pixel_content": ["configs/presets/pixel_content.yaml"],
+              "sprites_layout_content": ["configs/presets/layout_content.yaml", "--model.init_args.content_codec=pixel"]}
+    for name, stack in stacks.items():
+        result = run("fit", *TINY_RUN, "--config", "configs/presets/colour_content.yaml", "--config",
+                     "configs/presets/sprites_latents.yaml", "--config", *stack, "--data.init_args.source=lpc", data,
+                     f"--model.init_args.codec_checkpoint={path}", f"--trainer.logger.init_args.save_dir={root / 'logs'}",
+                     "--data.init_args.batch_size=4", timeout=240)
+        assert result.returncode == 0, result.stderr[-3000:]
+        model = BCDModule.load_from_checkpoint(root / "logs" / name / "version_0" / "checkpoints" / "last.ckpt",
+                                               map_location="cpu")
+        assert model.hparams.codec == "autoencoder" and model.hparams.sigma_data == 1.0
+        assert model.hparams.separate_content_encoder and model.hparams.content_codec == "pixel"
+        assert model.hparams.content_stem_pool == ("flatten" if "layout" in name else "max")
+        assert (model.codec.latent_channels, model.codec.latent_size) == (4, 16)
+        assert (model.encoder.content.in_channels, model.encoder.content.in_size) == (48, 16)  # pixels, folded 4 x 4
