@@ -93,9 +93,10 @@ def test_sprites_latents_preset_trains_on_a_sprites_codec(lpc_datamodule, tmp_pa
     assert codec.returncode == 0, codec.stderr[-3000:]
     path = root / "checkpoints" / "autoencoder_sprites.ckpt"
     # the pixel-content stack, and the layout-content stack with content read from pixels (layout_content.yaml)
-    stacks = {"sprites_pixel_content": ["configs/presets/pixel_content.yaml"],
-              "sprites_layout_content": ["configs/presets/layout_content.yaml", "--model.init_args.content_codec=pixel"]}
-    for name, stack in stacks.items():
+    stacks = {"sprites_pixel_content": ("max", ["configs/presets/pixel_content.yaml"]),
+              "sprites_layout_content": ("flatten", ["configs/presets/layout_content.yaml",
+                                                     "--model.init_args.content_codec=pixel"])}
+    for name, (stem_pool, stack) in stacks.items():
         result = run("fit", *TINY_RUN, "--config", "configs/presets/colour_content.yaml", "--config",
                      "configs/presets/sprites_latents.yaml", "--config", *stack, "--data.init_args.source=lpc", data,
                      f"--model.init_args.codec_checkpoint={path}", f"--trainer.logger.init_args.save_dir={root / 'logs'}",
@@ -105,6 +106,6 @@ def test_sprites_latents_preset_trains_on_a_sprites_codec(lpc_datamodule, tmp_pa
                                                map_location="cpu")
         assert model.hparams.codec == "autoencoder" and model.hparams.sigma_data == 1.0
         assert model.hparams.separate_content_encoder and model.hparams.content_codec == "pixel"
-        assert model.hparams.content_stem_pool == ("flatten" if "layout" in name else "max")
+        assert model.hparams.content_stem_pool == stem_pool
         assert (model.codec.latent_channels, model.codec.latent_size) == (4, 16)
         assert (model.encoder.content.in_channels, model.encoder.content.in_size) == (48, 16)  # pixels, folded 4 x 4

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from motioncontent.data.sprites.factors import DIRECTIONS
+from motioncontent.data.sprites.factors import action_and_direction
 from motioncontent.eval.frame_metrics import frame_metrics
 from motioncontent.eval.judge_metrics import inception_metrics
 from motioncontent.models.rate import code_bits_per_frame
@@ -98,8 +98,9 @@ def swap_benchmark(
     result["motion_swap"] = inception_metrics(probs["motion"], driving_motion)
     # Where the motion errors go: a swap that moves like its content clip shows motion carried by the content.
     result["motion_of_content_clip"] = (judged_motion == torch.from_numpy(motions[:n])).double().mean().item()
-    for name, part in (("action", lambda m: m // len(DIRECTIONS)), ("direction", lambda m: m % len(DIRECTIONS))):
-        result[f"{name}_swap_acc"] = (part(judged_motion) == part(driving_motion)).double().mean().item()
+    for name, judged, driving in zip(("action", "direction"), action_and_direction(judged_motion),
+                                     action_and_direction(driving_motion)):
+        result[f"{name}_swap_acc"] = (judged == driving).double().mean().item()
     joint = torch.ones(n, dtype=torch.bool)
     for name in ATTRIBUTES:
         correct = probs[name].argmax(1) == torch.from_numpy(labels[name][:n])

@@ -8,8 +8,11 @@ A character is one choice of 4 attributes with 6 options each (1296 characters);
 from __future__ import annotations
 
 import hashlib
+from typing import TypeVar
 
 import numpy as np
+
+Labels = TypeVar("Labels")  # an integer array or tensor: // and % work elementwise on either
 
 ACTIONS = ("walk", "spellcast", "slash")
 DIRECTIONS = ("front", "left", "right")
@@ -41,6 +44,11 @@ def motion_label(action: int, direction: int) -> int:
     return 3 * action + direction
 
 
+def action_and_direction(motion: Labels) -> tuple[Labels, Labels]:
+    """The inverse of motion_label, elementwise on integer arrays or tensors: (motion // 3, motion % 3)."""
+    return motion // len(DIRECTIONS), motion % len(DIRECTIONS)
+
+
 def character_split(seed: int = DEFAULT_SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
     """Train and test character ids of the benchmark split.
 
@@ -61,10 +69,11 @@ def labels_of(characters: np.ndarray, motions: np.ndarray) -> dict[str, np.ndarr
     """Every label in LABEL_NAMES for sequences given by their character ids and motion labels."""
     characters = np.asarray(characters, dtype=np.int64)
     motions = np.asarray(motions, dtype=np.int64)
+    actions, directions = action_and_direction(motions)
     return {
         "motion": motions,
-        "action": motions // 3,
-        "direction": motions % 3,
+        "action": actions,
+        "direction": directions,
         "skin": characters // 216,
         "pants": (characters % 216) // 36,
         "top": (characters % 36) // 6,
