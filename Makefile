@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-full train-sprites train-sprites-large judge-sprites eval-sprites sweep-sprites data-sprites bench-data \
+.PHONY: help install test test-full train-sprites train-sprites-latents train-sprites-large judge-sprites eval-sprites sweep-sprites data-sprites bench-data \
 	bench-model bench-efficiency bench-sampler train-talking-heads data-talking-heads bench-talking-heads train-autoencoder-sprites \
 	train-autoencoder-talking-heads eval-autoencoder bench-latents tensorboard clean
 
@@ -35,6 +35,13 @@ train-sprites: $(STAMP)  ## train BCD on Sprites on this machine (CPU default, <
 
 train-sprites-large: $(STAMP)  ## train the GPU-scale Sprites config (configs/sprites_large.yaml)
 	$(VENV)/bin/motioncontent fit --config configs/sprites_large.yaml $(ARGS)
+
+# The appearance stack (configs/presets/layout_latents.yaml): needs the Sprites codec (make train-autoencoder-sprites).
+LATENT_STACK := --config configs/sprites.yaml --config configs/presets/colour_content.yaml \
+	--config configs/presets/sprites_latents.yaml --config configs/presets/layout_content.yaml \
+	--config configs/presets/layout_latents.yaml
+train-sprites-latents: $(STAMP)  ## BCD on the Sprites codec's latents, layout content, content guidance (<= 30 min)
+	$(VENV)/bin/motioncontent fit $(LATENT_STACK) $(ARGS)
 
 judge-sprites: $(STAMP)  ## train the Sprites judge classifier -> checkpoints/judge_sprites.ckpt
 	$(VENV)/bin/motioncontent fit --config configs/judge_sprites.yaml $(ARGS)

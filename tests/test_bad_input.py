@@ -199,6 +199,14 @@ def test_eval_sprites_unwritable_report_folder(inputs):
                        "--judge", inputs["judge"], "--out", inputs["blocked"]), "cannot write to the report folder")
 
 
+@pytest.mark.parametrize("option, value, expected", [("--sampler", "ddim", "unknown sampler 'ddim'"),
+                                                     ("--guidance", "-1", "content guidance must be 0 or more"),
+                                                     ("--guidance_interval", "[5, 1]", "needs 0 <= lo < hi")])
+def test_eval_sprites_bad_sampling_option(inputs, option, value, expected):
+    one_error_line(run("eval", "sprites", "--config", "configs/sprites.yaml", "--ckpt_path", inputs["bcd"],
+                       "--judge", inputs["judge"], option, value), expected)
+
+
 def test_eval_sweep_wrong_option():
     one_error_line(run("eval", "sweep-sprites", "--targetz", "3"), "--targetz")
 

@@ -300,6 +300,24 @@ def test_content_detach_keeps_the_diffusion_gradient_out_of_the_content_encoder(
         BCDModule(**TINY, content_detach=True)
 
 
+def test_content_guidance_weights_what_content_adds_to_the_samples():
+    torch.manual_seed(0)
+    model = BCDModule(**TINY, ema_decay=0)
+    with torch.no_grad():  # leave adaLN-Zero's identity start, so content reaches the output
+        for p in model.denoiser.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    content, codes = model.encode(torch.rand(2, 4, 3, 64, 64) * 2 - 1)
+    plain = model.decode(content, codes, seed=3)
+    model.hparams.content_guidance = 0.0  # no content at all: the samples of the null content
+    torch.testing.assert_close(model.decode(content, codes, seed=3), model.decode(torch.zeros_like(content), codes,
+                                                                                  seed=3))
+    model.hparams.content_guidance = 2.0
+    guided = model.decode(content, codes, seed=3)
+    assert guided.shape == plain.shape and not torch.equal(guided, plain)
+    with pytest.raises(ValueError, match="content guidance must be 0 or more"):
+        BCDModule(**TINY, content_guidance=-1.0)
+
+
 def test_frame_window_keeps_the_same_consecutive_frames_of_targets_and_motion():
     target = torch.arange(5 * 4, dtype=torch.float32).view(5, 4, 1, 1, 1).expand(5, 4, 2, 3, 3)
     motion = torch.arange(5 * 4, dtype=torch.float32).view(5, 4, 1).expand(5, 4, 6)

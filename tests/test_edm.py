@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from motioncontent.diffusion import EDM, SAMPLERS, edm_denoiser, initial_noise, sample_euler, sample_heun
+from motioncontent.diffusion.edm import guided_denoiser
 
 SD = 0.5  # EDM's default sigma_data, spelled out so the hand formulas below do not read it from the code
 
@@ -93,6 +94,35 @@ def test_denoise_feeds_network_scaled_input_per_sample_sigma_and_cond():
     assert seen["motion"] == "m2" and seen["c_noise"].shape == (2,)
     with pytest.raises(ValueError):
         edm.denoise(net, x, torch.ones(3))
+
+
+def test_content_guidance_extrapolates_from_the_null_content_in_one_network_call():
+    edm, batches = EDM(), []
+    x, sigma = torch.randn(2, 3, 4, 8, 8), torch.tensor([0.3, 20.0])
+    motion, content = torch.randn(2, 3, 5), torch.randn(2, 2, 6)
+
+    def net(u, c_noise, motion, content):  # per clip: a function of the input, its motion and its content
+        batches.append(u.shape[0])
+        return u * 0.5 + motion.sum((1, 2)).view(-1, 1, 1, 1, 1) + content.square().sum((1, 2)).view(-1, 1, 1, 1, 1)
+
+    d_cond = edm.denoise(net, x, sigma, motion=motion, content=content)
+    d_null = edm.denoise(net, x, sigma, motion=motion, content=torch.zeros_like(content))
+    batches.clear()
+    guided = guided_denoiser(edm, net, content, 3.0, motion=motion)(x, sigma)
+    torch.testing.assert_close(guided, d_null + 3.0 * (d_cond - d_null))
+    assert batches == [4]  # conditional and null halves in one doubled batch
+    batches.clear()
+    torch.testing.assert_close(guided_denoiser(edm, net, content, 1.0, motion=motion)(x, sigma), d_cond)
+    assert batches == [2]  # w = 1 is the plain denoiser: one call at the batch size
+    torch.testing.assert_close(guided_denoiser(edm, net, content, 0.0, motion=motion)(x, sigma), d_null)
+    # a sigma interval: guided inside (lo, hi], plain outside, per clip; no doubled call when no clip is inside
+    limited = guided_denoiser(edm, net, content, 3.0, interval=(1.0, 25.0), motion=motion)(x, sigma)
+    torch.testing.assert_close(limited[0], d_cond[0])  # sigma 0.3
+    torch.testing.assert_close(limited[1], guided[1])  # sigma 20
+    batches.clear()
+    torch.testing.assert_close(guided_denoiser(edm, net, content, 3.0, interval=(1.0, 5.0), motion=motion)(x, sigma),
+                               d_cond)
+    assert batches == [2]
 
 
 @pytest.mark.parametrize("s", [0.5, 1.5])

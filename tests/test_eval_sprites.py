@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from motioncontent.data.sprites.factors import action_and_direction
 from motioncontent.data.sprites_datamodule import SpritesDataset
 from motioncontent.data.transforms import signed_to_uint8
 from motioncontent.eval.judge_metrics import balance_by_class, inception_metrics
@@ -59,11 +60,12 @@ def test_linear_probe_separates_what_is_linear_and_not_noise():
 class OracleSprites(torch.nn.Module):
     """A 'model' and a 'judge' that know the datasets by heart: encode finds a clip's labels (content = one-hot
     motion and attributes + the character id, codes = the motion), decode renders (content's character, codes'
-    motion) by looking the clip up in the first dataset. leaky=True takes the motion from the content instead."""
+    motion) by looking the clip up in the first dataset. leaky=True takes the motion from the content instead;
+    facing_blind=True draws another character whenever the codes face another way than the content clip."""
 
-    def __init__(self, *datasets, leaky=False):
+    def __init__(self, *datasets, leaky=False, facing_blind=False):
         super().__init__()
-        self.dataset, self.leaky = datasets[0], leaky
+        self.dataset, self.leaky, self.facing_blind = datasets[0], leaky, facing_blind
         self.dummy = torch.nn.Parameter(torch.zeros(1))  # the benchmark finds the device through parameters
         self.labels_of = {}
         for dataset in datasets:
@@ -72,6 +74,8 @@ class OracleSprites(torch.nn.Module):
                 self.labels_of[self._hash(dataset[k][0])] = {name: int(v[k]) for name, v in labels.items()}
         first = [self.labels_of[self._hash(self.dataset[k][0])] for k in range(len(self.dataset))]
         self.by_factors = {(lab["character"], lab["motion"]): k for k, lab in enumerate(first)}
+        characters = sorted({lab["character"] for lab in first})
+        self.other_character = dict(zip(characters, characters[1:] + characters[:1]))
         self.target_bits, self.capacity_bits, self.device = 3.17, 3.17, torch.device("cpu")
 
     @staticmethod
@@ -94,6 +98,9 @@ class OracleSprites(torch.nn.Module):
     def decode(self, content, codes, steps=None, seed=0):
         characters = content[:, 0, -1].long()
         motions = content[:, 0, :9].argmax(1) if self.leaky else codes[:, 0, 0]
+        if self.facing_blind:
+            turned = action_and_direction(content[:, 0, :9].argmax(1))[1] != action_and_direction(codes[:, 0, 0])[1]
+            characters = [self.other_character[int(c)] if t else int(c) for c, t in zip(characters, turned)]
         return torch.stack([self.dataset[self.by_factors[(int(c), int(m))]][0] for c, m in zip(characters, motions)])
 
     def forward(self, video):  # the judge: confident logits of the true labels
@@ -121,6 +128,20 @@ def test_swap_benchmark_scores_a_disentangled_oracle_at_the_ceiling(test_subset)
     assert all(v == 1.0 for v in figures["judge_on_reconstruction"].values())
     assert figures["reconstruction_psnr"] == 100.0 and figures["reconstruction_ssim"] == pytest.approx(1.0)
     assert figures["bits_per_frame"] == pytest.approx(math.log2(9), abs=0.1)  # 60 clips spread over 9 motions
+    assert figures["attributes_by_facing"]["same"]["joint"] == figures["attributes_by_facing"]["different"]["joint"] == 1
+
+
+def test_swap_benchmark_splits_attributes_by_whether_the_facing_changes(test_subset):
+    blind = OracleSprites(test_subset, facing_blind=True)
+    figures = swap_benchmark(blind, blind, test_subset, limit=60, batch_size=16)
+    same, different = figures["attributes_by_facing"]["same"], figures["attributes_by_facing"]["different"]
+    assert same == {name: 1.0 for name in (*ATTRS, "joint")}
+    assert different["joint"] < 0.2  # another character's appearance: all four rarely match
+    directions = test_subset.label("direction")
+    partners = swap_pairing(test_subset.label("character"), test_subset.label("motion"))[:60]
+    share = np.mean(directions[:60] == directions[partners])
+    assert 0 < share < 1
+    assert figures["attributes_joint_swap_acc"] == pytest.approx(share + (1 - share) * different["joint"])
 
 
 def test_swap_benchmark_catches_motion_carried_by_content(test_subset):

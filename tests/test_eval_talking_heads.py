@@ -260,7 +260,7 @@ def test_eval_command_writes_json_and_markdown(heads32, tmp_path):
     config = _config(tmp_path, heads32.data_dir)
     result = run("eval", "talking-heads", "--config", str(config), "--ckpt_path", str(bcd), "--judge", str(judge),
                  "--out", str(tmp_path / "out"), "--log_dir", str(tmp_path / "tb"), "--landmarks", "off",
-                 "--limit", "6", timeout=300)
+                 "--limit", "6", "--guidance", "2", "--guidance_interval", "[0.5, 10]", timeout=300)
     assert result.returncode == 0, result.stderr
     figures = json.loads((tmp_path / "out" / "talking_heads_eval.json").read_text())
     assert figures["windows"] == 6 and figures["mesh_keypoints"] == {"available": False,
@@ -269,6 +269,8 @@ def test_eval_command_writes_json_and_markdown(heads32, tmp_path):
     assert set(figures["motion_factors"]["transfer_vs_driving"]["mae"]) >= {"yaw", "mouth_open"}
     markdown = (tmp_path / "out" / "talking_heads_eval.md").read_text()
     assert "identity accuracy (recognised as the content person)" in markdown and "mesh keypoint distance" in markdown
+    assert (figures["guidance"], figures["guidance_interval"]) == (2.0, [0.5, 10.0])  # the sampling is on record
+    assert "content guidance 2 at 0.5 < sigma <= 10" in markdown.splitlines()[0]
 
 
 def test_eval_command_refuses_a_judge_that_saw_the_test_people(heads32, tmp_path):

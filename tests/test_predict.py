@@ -55,8 +55,10 @@ def test_transfer_from_an_image_streams_windows_and_writes_every_frame(models, t
 def test_reconstruct_a_video(models, tmp_path, monkeypatch):
     clip = make_video(tmp_path / "clip.mp4", frames=10, fps=30.0, width=64, height=48)  # 30 fps -> 25 fps: 9 frames
     summary = predict(monkeypatch, tmp_path / "out", "--model.init_args.bcd_checkpoint", str(models["bcd"]),
-                      "--data.init_args.mode", "reconstruct", "--data.init_args.source", str(clip))
+                      "--data.init_args.mode", "reconstruct", "--data.init_args.source", str(clip),
+                      "--model.init_args.guidance", "2", "--model.init_args.guidance_interval", "[0, 5]")
     assert summary["jobs"][0]["frames"] == 9
+    assert (summary["guidance"], summary["guidance_interval"]) == (2.0, [0.0, 5.0])  # the sampling is on record
     assert len(decoded_frames(tmp_path / "out" / "reconstruct_clip.mp4")) == 9
     assert decoded_frames(tmp_path / "out" / "reconstruct_clip_compare.mp4")[0].shape == (32, 64, 3)  # input | result
 

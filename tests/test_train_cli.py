@@ -92,10 +92,10 @@ def test_sprites_latents_preset_trains_on_a_sprites_codec(lpc_datamodule, tmp_pa
                 "--model.init_args.norm_groups=4", "--model.init_args.scale_batches=2", timeout=240)
     assert codec.returncode == 0, codec.stderr[-3000:]
     path = root / "checkpoints" / "autoencoder_sprites.ckpt"
-    # the pixel-content stack, and the layout-content stack with content read from pixels (layout_content.yaml)
+    # the pixel-content stack, and the layout-content stack with content read from pixels (make train-sprites-latents)
     stacks = {"sprites_pixel_content": ("max", ["configs/presets/pixel_content.yaml"]),
-              "sprites_layout_content": ("flatten", ["configs/presets/layout_content.yaml",
-                                                     "--model.init_args.content_codec=pixel"])}
+              "sprites_layout_latents": ("flatten", ["configs/presets/layout_content.yaml", "--config",
+                                                     "configs/presets/layout_latents.yaml"])}
     for name, (stem_pool, stack) in stacks.items():
         result = run("fit", *TINY_RUN, "--config", "configs/presets/colour_content.yaml", "--config",
                      "configs/presets/sprites_latents.yaml", "--config", *stack, "--data.init_args.source=lpc", data,
@@ -109,3 +109,6 @@ def test_sprites_latents_preset_trains_on_a_sprites_codec(lpc_datamodule, tmp_pa
         assert model.hparams.content_stem_pool == stem_pool
         assert (model.codec.latent_channels, model.codec.latent_size) == (4, 16)
         assert (model.encoder.content.in_channels, model.encoder.content.in_size) == (48, 16)  # pixels, folded 4 x 4
+    # the appearance stack's sampling settings travel with its checkpoint
+    assert (model.hparams.sample_steps, model.hparams.content_guidance) == (8, 2.0)
+    assert tuple(model.hparams.content_guidance_interval) == (0.0, 5.0)

@@ -123,6 +123,8 @@ class PredictionVideoWriter(BasePredictionWriter):
             "bcd_checkpoint": hp.get("bcd_checkpoint"), "prior_checkpoint": hp.get("prior_checkpoint"),
             "steps": hp.get("steps") or (bcd.hparams.sample_steps if bcd is not None else None),
             "sampler": bcd.hparams.sampler if bcd is not None else None, "seed": hp.get("seed"),
+            "guidance": bcd.hparams.get("content_guidance", 1.0) if bcd is not None else None,
+            "guidance_interval": bcd.hparams.get("content_guidance_interval") if bcd is not None else None,
             "device": str(pl_module.device), "cpu": platform.processor() or platform.machine(),
             "torch_threads": torch.get_num_threads(),
         }

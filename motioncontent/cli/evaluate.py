@@ -39,6 +39,10 @@ def _add_scoring_arguments(parser: Any, name: str, judge: str, judge_make: str, 
     parser.add_argument("--steps", type=Optional[int], default=None,
                         help="sampler steps per generated clip (default: the model's sample_steps)")
     parser.add_argument("--sampler", type=Optional[str], default=None, help="euler or heun (default: the model's)")
+    parser.add_argument("--guidance", type=Optional[float], default=None,
+                        help="classifier-free guidance weight on the content (default: the model's content_guidance)")
+    parser.add_argument("--guidance_interval", type=Optional[tuple[float, float]], default=None,
+                        help="guide only where lo < sigma <= hi, as [lo, hi] (default: the model's)")
     parser.add_argument("--seed", type=int, default=0, help=f"seed of the {pairing} pairing and of the sampler noise")
     parser.add_argument("--limit", type=Optional[int], default=None, help=f"score only the first N test {items}")
     parser.add_argument("--batch_size", type=int, default=batch_size)
@@ -50,6 +54,14 @@ def _sprites_parser() -> Any:
     _add_scoring_arguments(parser, "eval_sprites", DEFAULT_JUDGE, "judge-sprites", "clips", "swap", batch_size=32)
     parser.add_argument("--probes", type=bool, default=True, help="also fit the linear leakage probes")
     return parser
+
+
+def guidance_note(figures: dict[str, Any]) -> str:
+    """The sampler line's mention of content guidance, empty when there is none (w = 1)."""
+    guidance, interval = figures.get("guidance", 1.0), figures.get("guidance_interval")
+    if guidance == 1.0:
+        return ""
+    return f", content guidance {guidance:g}" + (f" at {interval[0]:g} < sigma <= {interval[1]:g}" if interval else "")
 
 
 def _checked(path: Optional[str], what: str, hint: str) -> Path:
@@ -64,12 +76,11 @@ def sprites_command(argv: list[str]) -> None:
     from tqdm import tqdm
 
     from motioncontent.data.sprites_datamodule import SpritesDataModule
-    from motioncontent.diffusion.samplers import SAMPLERS
     from motioncontent.eval.probes import leakage_probes
     from motioncontent.eval.report import log_scalars, write_report
     from motioncontent.eval.sprites_swap import swap_benchmark
     from motioncontent.systems.bcd import BCDModule
-    from motioncontent.systems.inference import check_checkpoint, load_checkpoint_module
+    from motioncontent.systems.inference import check_checkpoint, load_checkpoint_module, set_sampling
     from motioncontent.systems.judge import load_judge
 
     parser = _sprites_parser()
@@ -85,10 +96,7 @@ def sprites_command(argv: list[str]) -> None:
     if not isinstance(datamodule, SpritesDataModule):
         raise MotionContentError(f"'eval sprites' needs Sprites data, the config gives {type(datamodule).__name__}")
     model = load_checkpoint_module(ckpt, BCDModule, "BCD (--ckpt_path)")
-    if cfg.sampler:
-        if cfg.sampler not in SAMPLERS:
-            raise MotionContentError(f"unknown sampler '{cfg.sampler}'; choose {' or '.join(SAMPLERS)}")
-        model.hparams.sampler = cfg.sampler
+    set_sampling(model, cfg.sampler, cfg.guidance, cfg.guidance_interval)
     judge = load_judge(str(judge_path))
     datamodule.prepare_data()
     datamodule.setup("test")
@@ -133,6 +141,9 @@ def sprites_markdown(figures: dict[str, Any]) -> str:
         *[(f"{name} swap accuracy (vs content clip)", pct(s[f"{name}_swap_acc"]), "100%")
           for name in ATTRIBUTES],
         ("joint attribute swap accuracy", pct(s["attributes_joint_swap_acc"]), "100%"),
+        ("joint attributes, driving clip facing the same way / another way",
+         " / ".join(pct(g["joint"]) if g else "-" for g in (s["attributes_by_facing"][k] for k in ("same", "different"))),
+         "100%"),
         ("IS (motion head)", f"{s['motion_swap']['is']:.3f}", "9"),
         ("H(y|x)", f"{s['motion_swap']['h_y_given_x']:.3f}", "0"),
         ("H(y)", f"{s['motion_swap']['h_y']:.3f}", "2.197"),
@@ -146,7 +157,8 @@ def sprites_markdown(figures: dict[str, Any]) -> str:
     ]
     for name, probe in figures.get("probes", {}).items():
         rows.append((f"probe {name.replace('_', ' ')}", pct(probe["accuracy"]), f"chance {pct(probe['chance'])}"))
-    title = f"Sprites ({figures['data_source']}), {s['clips']} test clips, {s['sampler']} {s['steps']} steps"
+    title = (f"Sprites ({figures['data_source']}), {s['clips']} test clips, {s['sampler']} {s['steps']} steps"
+             f"{guidance_note(s)}")
     header = (title, "value", "ceiling / chance")
     return markdown_table(rows, header)
 
@@ -176,12 +188,11 @@ def talking_heads_command(argv: list[str]) -> None:
     from tqdm import tqdm
 
     from motioncontent.data.talking_heads_datamodule import TalkingHeadDataModule
-    from motioncontent.diffusion.samplers import SAMPLERS
     from motioncontent.eval.landmarks import FaceMeshLandmarks, landmark_status
     from motioncontent.eval.report import log_scalars, write_report
     from motioncontent.eval.talking_heads import talking_head_benchmark
     from motioncontent.systems.bcd import BCDModule
-    from motioncontent.systems.inference import check_checkpoint, load_checkpoint_module
+    from motioncontent.systems.inference import check_checkpoint, load_checkpoint_module, set_sampling
     from motioncontent.systems.talking_head_judge import TalkingHeadJudgeModule
 
     parser = _talking_heads_parser()
@@ -203,10 +214,7 @@ def talking_heads_command(argv: list[str]) -> None:
         raise MotionContentError(f"'eval talking-heads' needs talking-head data, the config gives "
                                  f"{type(datamodule).__name__}")
     model = load_checkpoint_module(ckpt, BCDModule, "BCD (--ckpt_path)")
-    if cfg.sampler:
-        if cfg.sampler not in SAMPLERS:
-            raise MotionContentError(f"unknown sampler '{cfg.sampler}'; choose {' or '.join(SAMPLERS)}")
-        model.hparams.sampler = cfg.sampler
+    set_sampling(model, cfg.sampler, cfg.guidance, cfg.guidance_interval)
     judge = load_checkpoint_module(judge_path, TalkingHeadJudgeModule, "talking-head judge (--judge)")
     if judge.hparams.image_size != datamodule.image_size:
         raise MotionContentError(f"the judge reads {judge.hparams.image_size} px frames, the data are "
@@ -233,7 +241,9 @@ def talking_heads_command(argv: list[str]) -> None:
     progress = lambda it, n: tqdm(it, total=n, desc="talking-head eval", unit="batch")  # noqa: E731
     figures: dict[str, Any] = {"checkpoint": str(ckpt), "judge": str(judge_path), "data_source": datamodule.source,
                                "sampler": model.hparams.get("sampler"),
-                               "sample_steps": cfg.steps or model.hparams.get("sample_steps")}
+                               "sample_steps": cfg.steps or model.hparams.get("sample_steps"),
+                               "guidance": model.hparams.get("content_guidance", 1.0),
+                               "guidance_interval": model.hparams.get("content_guidance_interval")}
     figures.update(talking_head_benchmark(model, judge, datamodule.test_set, steps=cfg.steps, seed=cfg.seed,
                                           limit=cfg.limit, batch_size=cfg.batch_size, landmarks=mesh,
                                           landmark_stride=cfg.landmark_stride, progress=progress))
@@ -303,7 +313,7 @@ def talking_heads_markdown(figures: dict[str, Any]) -> str:
         rows.append(("mesh keypoint distance", "unavailable", mesh.get("reason", ""), "", ""))
     title = (f"talking heads ({figures['data_source']}), {figures['windows']} test windows of "
              f"{figures['frames_per_window']} frames, {figures['people']} people, {figures['sampler']} "
-             f"{figures['sample_steps']} steps")
+             f"{figures['sample_steps']} steps{guidance_note(figures)}")
     text = _table((title, "real clips (judge ceiling)", "reconstruction", "transfer", "reference"), rows)
     if motion.get("available", True):
         scale = motion["scale"]

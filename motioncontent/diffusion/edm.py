@@ -151,4 +151,40 @@ def edm_denoiser(edm: EDM, network: Network, **cond) -> Denoiser:
     return functools.partial(edm.denoise, network, **cond)
 
 
-__all__ = ["EDM", "edm_denoiser", "fp32_region", "append_dims", "batch_sigma"]
+def check_guidance(guidance: float, interval: tuple[float, float] | None = None) -> None:
+    """ValueError unless guidance >= 0 and the interval, if any, is 0 <= lo < hi."""
+    if guidance < 0:
+        raise ValueError(f"content guidance must be 0 or more (1: no guidance), not {guidance}")
+    if interval is not None and not 0 <= interval[0] < interval[1]:
+        raise ValueError(f"the guidance interval needs 0 <= lo < hi, not {list(interval)}")
+
+
+def guided_denoiser(edm: EDM, network: Network, content: torch.Tensor, guidance: float,
+                    interval: tuple[float, float] | None = None, **cond) -> Denoiser:
+    """Classifier-free guidance on the content (Ho & Salimans 2022, arXiv 2207.12598): D_u + w (D_c - D_u), with
+    D_c the denoiser given the content, D_u given the null content (zeros, what `content_dropout` trains it on) and
+    both given the same other conditions (the motion), so only what content adds is amplified. w = guidance; 1 is
+    the plain conditional denoiser (one network call), otherwise both run as one doubled batch.
+
+    interval (lo, hi): guide only where lo < sigma <= hi and use D_c elsewhere (Kynkaanniemi et al. 2024, "Applying
+    Guidance in a Limited Interval", arXiv 2404.07724): the large sigmas lay out the pose, which the motion should
+    decide, the middle ones the colours, which content should."""
+    if guidance == 1.0:
+        return edm_denoiser(edm, network, content=content, **cond)
+    lo, hi = interval if interval is not None else (0.0, float("inf"))
+    both_content = torch.cat([content, torch.zeros_like(content)])  # (2B, K, C_c): conditional, then null
+    both_cond = {name: torch.cat([value, value]) for name, value in cond.items()}
+
+    def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        sigma = batch_sigma(sigma, x.shape[0], x.device)  # (B,)
+        inside = (sigma > lo) & (sigma <= hi)
+        if not bool(inside.any()):  # the samplers give every clip the same sigma: one plain call
+            return edm.denoise(network, x, sigma, content=content, **cond)
+        d = edm.denoise(network, torch.cat([x, x]), torch.cat([sigma, sigma]), content=both_content, **both_cond)
+        d_cond, d_null = d.chunk(2)
+        return torch.where(append_dims(inside, x.ndim), d_null + guidance * (d_cond - d_null), d_cond)
+
+    return denoise
+
+
+__all__ = ["EDM", "check_guidance", "edm_denoiser", "guided_denoiser", "fp32_region", "append_dims", "batch_sigma"]

@@ -94,19 +94,24 @@ def swap_benchmark(
     judged_motion = probs["motion"].argmax(1)
     hparams = getattr(model, "hparams", {})
     result: dict[str, Any] = {"clips": n, "steps": steps or hparams.get("sample_steps"),
-                              "sampler": hparams.get("sampler"), "seed": seed}
+                              "sampler": hparams.get("sampler"), "guidance": hparams.get("content_guidance", 1.0),
+                              "guidance_interval": hparams.get("content_guidance_interval"), "seed": seed}
     result["motion_swap"] = inception_metrics(probs["motion"], driving_motion)
     # Where the motion errors go: a swap that moves like its content clip shows motion carried by the content.
     result["motion_of_content_clip"] = (judged_motion == torch.from_numpy(motions[:n])).double().mean().item()
     for name, judged, driving in zip(("action", "direction"), action_and_direction(judged_motion),
                                      action_and_direction(driving_motion)):
         result[f"{name}_swap_acc"] = (judged == driving).double().mean().item()
-    joint = torch.ones(n, dtype=torch.bool)
+    correct = {name: probs[name].argmax(1) == torch.from_numpy(labels[name][:n]) for name in ATTRIBUTES}
+    correct["joint"] = torch.stack(list(correct.values())).all(0)
     for name in ATTRIBUTES:
-        correct = probs[name].argmax(1) == torch.from_numpy(labels[name][:n])
-        result[f"{name}_swap_acc"] = correct.double().mean().item()
-        joint &= correct
-    result["attributes_joint_swap_acc"] = joint.double().mean().item()
+        result[f"{name}_swap_acc"] = correct[name].double().mean().item()
+    result["attributes_joint_swap_acc"] = correct["joint"].double().mean().item()
+    # Whether appearance survives a change of pose: content read in one facing, drawn in another.
+    same_facing = action_and_direction(driving_motion)[1] == action_and_direction(torch.from_numpy(motions[:n]))[1]
+    result["attributes_by_facing"] = {
+        group: {name: c[rows].double().mean().item() for name, c in correct.items()} if rows.any() else None
+        for group, rows in (("same", same_facing), ("different", ~same_facing))}
     result["judge_on_real"] = {name: c / n for name, c in real_correct.items()}
     result["judge_on_reconstruction"] = {name: c / n for name, c in recon_correct.items()}
     result["reconstruction_psnr"] = torch.cat(psnr).mean().item()

@@ -24,7 +24,7 @@ from lightning.fabric.utilities.seed import reset_seed
 from lightning.pytorch import LightningModule
 from torch import nn
 
-from motioncontent.diffusion.edm import EDM, edm_denoiser
+from motioncontent.diffusion.edm import EDM, check_guidance, guided_denoiser
 from motioncontent.diffusion.samplers import SAMPLERS, initial_noise
 from motioncontent.errors import CheckpointError, MotionContentError
 from motioncontent.models.baseline_quantizers import FSQQuantizer, VQQuantizer
@@ -147,7 +147,11 @@ class BCDModule(LightningModule):
         denoise_frames: in training, the diffusion loss takes a random window of this many consecutive frames of each
             clip's motion segment (None: all of them; the codes and their rate still come from every frame), so a
             batch can hold more clips, i.e. more characters, for the same denoiser cost.
-        sampler, sample_steps: EDM sampler for decode(); lr, weight_decay, warmup_steps: AdamW with linear warm-up.
+        sampler, sample_steps: EDM sampler for decode(). content_guidance: classifier-free guidance weight on the
+            content in decode() (1: none; w > 1 pushes each sample further towards what its content adds over the null
+            content, at twice the network calls); it needs a denoiser that has seen the null content in training
+            (content_dropout > 0). content_guidance_interval (lo, hi): guide only at noise levels lo < sigma <= hi
+            (None: at every step; diffusion/edm.py). lr, weight_decay, warmup_steps: AdamW with linear warm-up.
         ema_decay: decay of the weight EMA that decode(), the API and validation use (0 turns it off).
         compile_denoiser: torch.compile the live DiT's forward (training); off by default, since compiling costs
             minutes on a CPU and pays off on GPUs only (README "Scaling and reliability").
@@ -208,6 +212,8 @@ class BCDModule(LightningModule):
         denoise_frames: int | None = None,
         sampler: Literal["euler", "heun"] = "heun",
         sample_steps: int = 18,
+        content_guidance: float = 1.0,
+        content_guidance_interval: tuple[float, float] | None = None,
         lr: float = 2e-4,
         weight_decay: float = 0.0,
         warmup_steps: int = 500,
@@ -224,6 +230,7 @@ class BCDModule(LightningModule):
             raise ValueError("content_stem_height needs content_stem_pool: max")
         if content_detach and not (content_nce_weight > 0 and cross_driving):
             raise ValueError("content_detach needs content_nce_weight > 0 and cross_driving: nothing else trains content")
+        check_guidance(content_guidance, content_guidance_interval)
         if content_codec != "shared" and not separate_content_encoder:
             raise ValueError("content_codec 'pixel' needs separate_content_encoder: true (one encoder reads one input)")
         # parameter-free, so it adds nothing to checkpoints; None: content reads the frame codec's latents
@@ -292,7 +299,8 @@ class BCDModule(LightningModule):
             shape = (b, t, self.codec.latent_channels, self.codec.latent_size, self.codec.latent_size)
             sigmas = self.edm.sigmas(steps or self.hparams.sample_steps, device=codes.device)
             x = initial_noise(shape, float(sigmas[0]), seed, codes.device, content.dtype)
-            denoiser = edm_denoiser(self.edm, nets.denoiser, motion=motion, content=content)
+            denoiser = guided_denoiser(self.edm, nets.denoiser, content, self.hparams.content_guidance,
+                                       self.hparams.content_guidance_interval, motion=motion)
             latents = SAMPLERS[self.hparams.sampler](denoiser, x, sigmas)
             return self.codec.decode(latents).clamp(-1.0, 1.0)
 

@@ -118,6 +118,27 @@ def load_prior(path: str | Path, bcd: torch.nn.Module | None = None) -> torch.nn
     return prior
 
 
+def set_sampling(bcd: torch.nn.Module, sampler: str | None = None, guidance: float | None = None,
+                 guidance_interval: tuple[float, float] | None = None) -> None:
+    """Override a loaded BCD model's sampler, content guidance and its sigma interval for decoding (None keeps the
+    checkpoint's)."""
+    from motioncontent.diffusion.edm import check_guidance
+    from motioncontent.diffusion.samplers import SAMPLERS
+
+    if sampler and sampler not in SAMPLERS:
+        raise MotionContentError(f"unknown sampler '{sampler}'; choose {' or '.join(SAMPLERS)}")
+    try:
+        check_guidance(1.0 if guidance is None else guidance, guidance_interval)
+    except ValueError as error:
+        raise MotionContentError(str(error)) from None
+    if sampler:
+        bcd.hparams.sampler = sampler
+    if guidance is not None:
+        bcd.hparams.content_guidance = float(guidance)
+    if guidance_interval is not None:
+        bcd.hparams.content_guidance_interval = tuple(float(v) for v in guidance_interval)
+
+
 def model_id(module: torch.nn.Module) -> str:
     """16 hex digits of the sha256 of a module's weights (names, shapes, bytes): names a model, not a file."""
     digest = hashlib.sha256()

@@ -16,7 +16,7 @@ from lightning.pytorch import LightningModule
 from motioncontent.data.transforms import uint8_to_signed
 from motioncontent.errors import MotionContentError
 from motioncontent.systems.inference import (DEFAULT_CONTENT_FRAMES, DEFAULT_WINDOW, decode_window, load_bcd,
-                                             load_prior, model_id)
+                                             load_prior, model_id, set_sampling)
 
 
 def _video(frames: torch.Tensor) -> torch.Tensor:
@@ -28,19 +28,20 @@ class MotionPredictor(LightningModule):
     """Args:
         bcd_checkpoint: the trained BCD model (`motioncontent fit` writes logs/<run>/version_<n>/checkpoints/last.ckpt).
         prior_checkpoint: the motion prior (`generate` needs it); it must have been trained on this BCD model.
-        steps, sampler: sampler steps and kind (default: the model's own settings).
+        steps, sampler, guidance, guidance_interval: sampler steps and kind, content guidance weight and the (lo, hi]
+            sigma interval it applies in (default: the model's own).
         seed: sampler noise seed (window w uses seed + w) and the prior's sampling seed.
         temperature, top_k: the prior's sampling (top_k None: the whole codebook).
     """
 
     def __init__(self, bcd_checkpoint: str, prior_checkpoint: str | None = None, steps: int | None = None,
                  sampler: Literal["euler", "heun"] | None = None, seed: int = 0, temperature: float = 1.0,
-                 top_k: int | None = None):
+                 top_k: int | None = None, guidance: float | None = None,
+                 guidance_interval: tuple[float, float] | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.bcd = load_bcd(bcd_checkpoint).requires_grad_(False)
-        if sampler:
-            self.bcd.hparams.sampler = sampler
+        set_sampling(self.bcd, sampler, guidance, guidance_interval)
         self.prior = load_prior(prior_checkpoint, self.bcd).requires_grad_(False) if prior_checkpoint else None
         self.bcd_id = model_id(self.bcd)
         self._jobs: dict[int, dict[str, Any]] = {}
