@@ -128,7 +128,8 @@ def test_swap_benchmark_scores_a_disentangled_oracle_at_the_ceiling(test_subset)
     assert all(v == 1.0 for v in figures["judge_on_reconstruction"].values())
     assert figures["reconstruction_psnr"] == 100.0 and figures["reconstruction_ssim"] == pytest.approx(1.0)
     assert figures["bits_per_frame"] == pytest.approx(math.log2(9), abs=0.1)  # 60 clips spread over 9 motions
-    assert figures["attributes_by_facing"]["same"]["joint"] == figures["attributes_by_facing"]["different"]["joint"] == 1
+    by_facing = figures["attributes_by_facing"]
+    assert by_facing["same"]["joint"] == by_facing["different"]["joint"] == 1.0
 
 
 def test_swap_benchmark_splits_attributes_by_whether_the_facing_changes(test_subset):

@@ -92,11 +92,11 @@ def sprites_command(argv: list[str]) -> None:
     check_checkpoint(judge_path, "SpritesJudgeModule", "judge (--judge)")
     check_writable_dir(cfg.out, "report folder (--out)")
     check_writable_dir(cfg.log_dir or Path("logs") / "eval_sprites" / ckpt.stem, "TensorBoard folder (--log_dir)")
+    model = load_checkpoint_module(ckpt, BCDModule, "BCD (--ckpt_path)")
+    set_sampling(model, cfg.sampler, cfg.guidance, cfg.guidance_interval)
     datamodule = parser.instantiate_classes(cfg).data
     if not isinstance(datamodule, SpritesDataModule):
         raise MotionContentError(f"'eval sprites' needs Sprites data, the config gives {type(datamodule).__name__}")
-    model = load_checkpoint_module(ckpt, BCDModule, "BCD (--ckpt_path)")
-    set_sampling(model, cfg.sampler, cfg.guidance, cfg.guidance_interval)
     judge = load_judge(str(judge_path))
     datamodule.prepare_data()
     datamodule.setup("test")
@@ -133,6 +133,7 @@ def sprites_markdown(figures: dict[str, Any]) -> str:
 
     s = figures["swap"]
     pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
+    by_facing = [s["attributes_by_facing"][group] for group in ("same", "different")]  # None: no such pair
     rows = [
         ("motion swap accuracy (vs driving clip)", pct(s["motion_swap"]["acc"]), "100%"),
         ("action / direction of the driving clip", f"{pct(s['action_swap_acc'])} / {pct(s['direction_swap_acc'])}",
@@ -142,8 +143,7 @@ def sprites_markdown(figures: dict[str, Any]) -> str:
           for name in ATTRIBUTES],
         ("joint attribute swap accuracy", pct(s["attributes_joint_swap_acc"]), "100%"),
         ("joint attributes, driving clip facing the same way / another way",
-         " / ".join(pct(g["joint"]) if g else "-" for g in (s["attributes_by_facing"][k] for k in ("same", "different"))),
-         "100%"),
+         " / ".join(pct(g["joint"]) if g else "-" for g in by_facing), "100%"),
         ("IS (motion head)", f"{s['motion_swap']['is']:.3f}", "9"),
         ("H(y|x)", f"{s['motion_swap']['h_y_given_x']:.3f}", "0"),
         ("H(y)", f"{s['motion_swap']['h_y']:.3f}", "2.197"),
@@ -209,12 +209,12 @@ def talking_heads_command(argv: list[str]) -> None:
     check_writable_dir(cfg.out, "report folder (--out)")
     log_dir = Path(cfg.log_dir or Path("logs") / "eval_talking_heads" / ckpt.stem)
     check_writable_dir(log_dir, "TensorBoard folder (--log_dir)")
+    model = load_checkpoint_module(ckpt, BCDModule, "BCD (--ckpt_path)")
+    set_sampling(model, cfg.sampler, cfg.guidance, cfg.guidance_interval)
     datamodule = parser.instantiate_classes(cfg).data
     if not isinstance(datamodule, TalkingHeadDataModule):
         raise MotionContentError(f"'eval talking-heads' needs talking-head data, the config gives "
                                  f"{type(datamodule).__name__}")
-    model = load_checkpoint_module(ckpt, BCDModule, "BCD (--ckpt_path)")
-    set_sampling(model, cfg.sampler, cfg.guidance, cfg.guidance_interval)
     judge = load_checkpoint_module(judge_path, TalkingHeadJudgeModule, "talking-head judge (--judge)")
     if judge.hparams.image_size != datamodule.image_size:
         raise MotionContentError(f"the judge reads {judge.hparams.image_size} px frames, the data are "
