@@ -63,7 +63,7 @@ def swap_benchmark(
     split (a quick look; the reported figures use all of them).
     """
     device = next(judge.parameters()).device
-    labels = {name: dataset.label(name) for name in ("character", "motion", *ATTRIBUTES)}
+    labels = {name: dataset.label(name) for name in ("character", "motion", "direction", *ATTRIBUTES)}
     characters, motions = labels["character"], labels["motion"]
     partners = swap_pairing(characters, motions, seed)
     n = len(partners) if limit is None else min(limit, len(partners))
@@ -108,7 +108,8 @@ def swap_benchmark(
         result[f"{name}_swap_acc"] = correct[name].double().mean().item()
     result["attributes_joint_swap_acc"] = correct["joint"].double().mean().item()
     # Whether appearance survives a change of pose: content read in one facing, drawn in another.
-    same_facing = action_and_direction(driving_motion)[1] == action_and_direction(torch.from_numpy(motions[:n]))[1]
+    directions = labels["direction"]
+    same_facing = torch.from_numpy(directions[:n] == directions[partners[:n]])
     result["attributes_by_facing"] = {
         group: {name: c[rows].double().mean().item() for name, c in correct.items()} if rows.any() else None
         for group, rows in (("same", same_facing), ("different", ~same_facing))}
