@@ -1,9 +1,13 @@
-"""The `motioncontent` command as a user runs it (a subprocess through the installed console script)."""
+"""The `motioncontent` command as a user runs it (a subprocess through the installed console script); commands that
+only parse (--help, --print_config) run in this process (`printed_by`)."""
 
+import contextlib
+import io
 import os
 import shutil
 import subprocess
 import sys
+from unittest import mock
 
 import pytest
 import yaml
@@ -17,6 +21,25 @@ def run(*args, env=None, timeout=120):
                           env={**os.environ, **(env or {})})
 
 
+def printed_by(*args: str) -> str:
+    """What `motioncontent ARGS` prints, run in this process, for commands that only parse and exit 0 (--help,
+    --print_config): no fresh interpreter spends ~5 s importing torch and Lightning (two minutes of CI over the cases
+    below). The console script itself is covered by the subprocess tests."""
+    from motioncontent.cli import main
+
+    printed = io.StringIO()
+    with mock.patch.object(sys, "argv", ["motioncontent"]), contextlib.redirect_stdout(printed), \
+            pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    assert exit_info.value.code == 0
+    return printed.getvalue()
+
+
+def resolved_config(*args: str) -> dict:
+    """The config `motioncontent fit ARGS` would run with (its --print_config), parsed."""
+    return yaml.safe_load(printed_by("fit", *args, "--print_config"))
+
+
 def test_print_config_resolves_the_sprites_config():
     result = run("fit", "--config", "configs/sprites.yaml", "--print_config")
     assert result.returncode == 0, result.stderr
@@ -27,17 +50,14 @@ def test_print_config_resolves_the_sprites_config():
 
 
 def test_source_presets_stack_on_the_run_config():
-    result = run("fit", "--config", "configs/sprites.yaml", "--config", "configs/data/sprites_npy.yaml",
-                 "--data.init_args.batch_size=4", "--print_config")
-    assert result.returncode == 0, result.stderr
-    init = yaml.safe_load(result.stdout)["data"]["init_args"]
+    init = resolved_config("--config", "configs/sprites.yaml", "--config", "configs/data/sprites_npy.yaml",
+                           "--data.init_args.batch_size=4")["data"]["init_args"]
     assert (init["source"], init["npy_root"], init["batch_size"], init["data_dir"]) == ("npy", "data/sprites_npy", 4, "data")
 
 
 @pytest.mark.parametrize("subcommand", ["fit", "validate", "test", "predict"])
 def test_lightning_subcommands_exist(subcommand):
-    result = run(subcommand, "--help")
-    assert result.returncode == 0 and "--ckpt_path" in result.stdout
+    assert "--ckpt_path" in printed_by(subcommand, "--help")
 
 
 def test_data_sprites_builds_the_cache_and_writes_a_preview(lpc_root, tmp_path):
@@ -63,8 +83,6 @@ def test_wrong_lpc_root_is_one_line_and_exit_2(tmp_path):
 @pytest.mark.parametrize("trainer", ["cpu", "gpu", "ddp", "ddp_sim"])
 def test_trainer_configs_stack_on_any_model_config(trainer):
     for model_config in ("configs/sprites.yaml", "configs/sprites_large.yaml", "configs/talking_heads.yaml"):
-        result = run("fit", "--config", model_config, "--config", f"configs/trainer/{trainer}.yaml", "--print_config")
-        assert result.returncode == 0, result.stderr[-2000:]
-        resolved = yaml.safe_load(result.stdout)["trainer"]
+        resolved = resolved_config("--config", model_config, "--config", f"configs/trainer/{trainer}.yaml")["trainer"]
         wanted = yaml.safe_load(open(f"configs/trainer/{trainer}.yaml"))["trainer"]
         assert {key: resolved[key] for key in wanted} == wanted

@@ -15,6 +15,7 @@ import yaml
 from lightning.pytorch import Callback, Trainer
 
 from conftest import REPO
+from test_cli import resolved_config
 from test_cli import run as cli_run
 from test_train_cli import TINY_RUN
 from tiny_models import TINY_BCD
@@ -32,27 +33,21 @@ NEW_TRAINER_CONFIGS = ["multinode", "bf16", "accumulate"]
 def test_new_trainer_configs_resolve_on_the_model_configs(trainer):
     wanted = yaml.safe_load(open(REPO / f"configs/trainer/{trainer}.yaml"))["trainer"]
     for model_config in ("configs/sprites.yaml", "configs/sprites_large.yaml"):
-        result = run("fit", "--config", model_config, "--config", f"configs/trainer/{trainer}.yaml", "--print_config")
-        assert result.returncode == 0, result.stderr[-2000:]
-        resolved = yaml.safe_load(result.stdout)["trainer"]
+        resolved = resolved_config("--config", model_config, "--config", f"configs/trainer/{trainer}.yaml")["trainer"]
         assert {key: resolved[key] for key in wanted} == wanted
 
 
 def test_bf16_stacks_on_a_trainer_config_and_changes_only_the_precision():
-    base = run("fit", "--config", "configs/sprites.yaml", "--config", "configs/trainer/ddp_sim.yaml", "--print_config")
-    both = run("fit", "--config", "configs/sprites.yaml", "--config", "configs/trainer/ddp_sim.yaml",
-               "--config", "configs/trainer/bf16.yaml", "--print_config")
-    assert base.returncode == 0 and both.returncode == 0, both.stderr[-2000:]
-    before, after = yaml.safe_load(base.stdout)["trainer"], yaml.safe_load(both.stdout)["trainer"]
+    stack = ("--config", "configs/sprites.yaml", "--config", "configs/trainer/ddp_sim.yaml")
+    before = resolved_config(*stack)["trainer"]
+    after = resolved_config(*stack, "--config", "configs/trainer/bf16.yaml")["trainer"]
     assert after["precision"] == "bf16-mixed" and before["precision"] == "32-true"
     assert {k: v for k, v in after.items() if k != "precision"} == {k: v for k, v in before.items() if k != "precision"}
 
 
 def test_compile_preset_sets_only_the_flag():
-    result = run("fit", "--config", "configs/sprites.yaml", "--config", "configs/presets/compile.yaml",
-                 "--print_config")
-    assert result.returncode == 0, result.stderr[-2000:]
-    init = yaml.safe_load(result.stdout)["model"]["init_args"]
+    init = resolved_config("--config", "configs/sprites.yaml", "--config", "configs/presets/compile.yaml")["model"][
+        "init_args"]
     assert init["compile_denoiser"] is True and init["denoiser_dim"] == 192  # the sprites model, not a default one
 
 
@@ -71,10 +66,7 @@ def test_launcher_scripts_pass_the_launchers_sizes(script, env):
     else:
         assert words[:1] == ["srun"]
     # the motioncontent part of the command resolves to the launcher's sizes
-    fit_args = words[words.index("fit"):]
-    result = run(*fit_args, "--print_config")
-    assert result.returncode == 0, result.stderr[-2000:]
-    trainer = yaml.safe_load(result.stdout)["trainer"]
+    trainer = resolved_config(*words[words.index("fit") + 1:])["trainer"]
     # devices may resolve to "4": Trainer(devices=...) also takes a string, and reads "4" as four devices
     resolved = (trainer["num_nodes"], str(trainer["devices"]), trainer["strategy"], trainer["max_steps"])
     assert resolved == (3, "4", "ddp", 7)

@@ -109,6 +109,7 @@ def test_sprites_latents_preset_trains_on_a_sprites_codec(lpc_datamodule, tmp_pa
         assert model.hparams.content_stem_pool == stem_pool
         assert (model.codec.latent_channels, model.codec.latent_size) == (4, 16)
         assert (model.encoder.content.in_channels, model.encoder.content.in_size) == (48, 16)  # pixels, folded 4 x 4
-    # the appearance stack's sampling settings travel with its checkpoint
+    # the appearance stack's mirrored content, its rate and its sampling settings travel with its checkpoint
+    assert (model.hparams.content_flip_prob, model.hparams.target_bits_per_frame) == (0.5, 10.0)
     assert (model.hparams.sample_steps, model.hparams.content_guidance) == (8, 2.0)
     assert tuple(model.hparams.content_guidance_interval) == (0.0, 5.0)

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from motioncontent.callbacks.media import save_atomic
 from motioncontent.data.video_io import VideoStreamWriter
 from motioncontent.errors import check_writable_dir
+from motioncontent.systems.inference import sampling_settings
 
 SUMMARY_NAME = "predict_summary.json"
 
@@ -121,10 +122,8 @@ class PredictionVideoWriter(BasePredictionWriter):
             "jobs": self.jobs, "frames": frames, "wall_seconds": round(seconds, 3),
             "frames_per_second": round(frames / seconds, 3) if seconds else None,
             "bcd_checkpoint": hp.get("bcd_checkpoint"), "prior_checkpoint": hp.get("prior_checkpoint"),
-            "steps": hp.get("steps") or (bcd.hparams.sample_steps if bcd is not None else None),
-            "sampler": bcd.hparams.sampler if bcd is not None else None, "seed": hp.get("seed"),
-            "guidance": bcd.hparams.get("content_guidance", 1.0) if bcd is not None else None,
-            "guidance_interval": bcd.hparams.get("content_guidance_interval") if bcd is not None else None,
+            **(sampling_settings(bcd, hp.get("steps")) if bcd is not None else {"steps": hp.get("steps")}),
+            "seed": hp.get("seed"),
             "device": str(pl_module.device), "cpu": platform.processor() or platform.machine(),
             "torch_threads": torch.get_num_threads(),
         }

@@ -192,7 +192,8 @@ def talking_heads_command(argv: list[str]) -> None:
     from motioncontent.eval.report import log_scalars, write_report
     from motioncontent.eval.talking_heads import talking_head_benchmark
     from motioncontent.systems.bcd import BCDModule
-    from motioncontent.systems.inference import check_checkpoint, load_checkpoint_module, set_sampling
+    from motioncontent.systems.inference import (check_checkpoint, load_checkpoint_module, sampling_settings,
+                                                  set_sampling)
     from motioncontent.systems.talking_head_judge import TalkingHeadJudgeModule
 
     parser = _talking_heads_parser()
@@ -240,10 +241,7 @@ def talking_heads_command(argv: list[str]) -> None:
     started = time.time()
     progress = lambda it, n: tqdm(it, total=n, desc="talking-head eval", unit="batch")  # noqa: E731
     figures: dict[str, Any] = {"checkpoint": str(ckpt), "judge": str(judge_path), "data_source": datamodule.source,
-                               "sampler": model.hparams.get("sampler"),
-                               "sample_steps": cfg.steps or model.hparams.get("sample_steps"),
-                               "guidance": model.hparams.get("content_guidance", 1.0),
-                               "guidance_interval": model.hparams.get("content_guidance_interval")}
+                               **sampling_settings(model, cfg.steps)}
     figures.update(talking_head_benchmark(model, judge, datamodule.test_set, steps=cfg.steps, seed=cfg.seed,
                                           limit=cfg.limit, batch_size=cfg.batch_size, landmarks=mesh,
                                           landmark_stride=cfg.landmark_stride, progress=progress))
@@ -313,7 +311,7 @@ def talking_heads_markdown(figures: dict[str, Any]) -> str:
         rows.append(("mesh keypoint distance", "unavailable", mesh.get("reason", ""), "", ""))
     title = (f"talking heads ({figures['data_source']}), {figures['windows']} test windows of "
              f"{figures['frames_per_window']} frames, {figures['people']} people, {figures['sampler']} "
-             f"{figures['sample_steps']} steps{guidance_note(figures)}")
+             f"{figures['steps']} steps{guidance_note(figures)}")
     text = _table((title, "real clips (judge ceiling)", "reconstruction", "transfer", "reference"), rows)
     if motion.get("available", True):
         scale = motion["scale"]

@@ -20,6 +20,7 @@ from motioncontent.data.sprites.factors import action_and_direction
 from motioncontent.eval.frame_metrics import frame_metrics
 from motioncontent.eval.judge_metrics import inception_metrics
 from motioncontent.models.rate import code_bits_per_frame
+from motioncontent.systems.inference import sampling_settings
 from motioncontent.systems.judge import ATTRIBUTES
 
 Progress = Callable[[Iterator[Any], int], Iterator[Any]]
@@ -92,10 +93,7 @@ def swap_benchmark(
     probs = {name: torch.cat(p) for name, p in swap_probs.items()}
     driving_motion = torch.from_numpy(motions[partners[:n]])
     judged_motion = probs["motion"].argmax(1)
-    hparams = getattr(model, "hparams", {})
-    result: dict[str, Any] = {"clips": n, "steps": steps or hparams.get("sample_steps"),
-                              "sampler": hparams.get("sampler"), "guidance": hparams.get("content_guidance", 1.0),
-                              "guidance_interval": hparams.get("content_guidance_interval"), "seed": seed}
+    result: dict[str, Any] = {"clips": n, **sampling_settings(model, steps), "seed": seed}
     result["motion_swap"] = inception_metrics(probs["motion"], driving_motion)
     # Where the motion errors go: a swap that moves like its content clip shows motion carried by the content.
     result["motion_of_content_clip"] = (judged_motion == torch.from_numpy(motions[:n])).double().mean().item()

@@ -139,6 +139,16 @@ def set_sampling(bcd: torch.nn.Module, sampler: str | None = None, guidance: flo
         bcd.hparams.content_guidance_interval = tuple(float(v) for v in guidance_interval)
 
 
+def sampling_settings(bcd: torch.nn.Module, steps: int | None = None) -> dict[str, Any]:
+    """How a loaded BCD model decodes now (after any `set_sampling`): recorded beside every figure and file made
+    from its samples. steps: a per-call override of the model's sample_steps. A generator without hparams (the
+    tests' oracles) records only the steps."""
+    hparams = getattr(bcd, "hparams", {})
+    return {"sampler": hparams.get("sampler"), "steps": steps or hparams.get("sample_steps"),
+            "guidance": hparams.get("content_guidance", 1.0),
+            "guidance_interval": hparams.get("content_guidance_interval")}
+
+
 def model_id(module: torch.nn.Module) -> str:
     """16 hex digits of the sha256 of a module's weights (names, shapes, bytes): names a model, not a file."""
     digest = hashlib.sha256()
