@@ -24,7 +24,7 @@ def run(*args, env=None, timeout=120):
 def printed_by(*args: str) -> str:
     """What `motioncontent ARGS` prints, run in this process, for commands that only parse and exit 0 (--help,
     --print_config): no fresh interpreter spends ~5 s importing torch and Lightning (two minutes of CI over the cases
-    below). The console script itself is covered by the subprocess tests."""
+    that use it here and in test_scale_configs.py). The console script itself is covered by the subprocess tests."""
     from motioncontent.cli import main
 
     printed = io.StringIO()
