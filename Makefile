@@ -40,7 +40,7 @@ train-sprites-large: $(STAMP)  ## train the GPU-scale Sprites config (configs/sp
 LATENT_STACK := --config configs/sprites.yaml --config configs/presets/colour_content.yaml \
 	--config configs/presets/sprites_latents.yaml --config configs/presets/layout_content.yaml \
 	--config configs/presets/layout_latents.yaml
-train-sprites-latents: $(STAMP)  ## BCD on the Sprites codec's latents, layout content, content guidance (<= 30 min)
+train-sprites-latents: $(STAMP)  ## BCD on the Sprites codec's latents, mirrored layout content, content guidance (<= 30 min)
 	$(VENV)/bin/motioncontent fit $(LATENT_STACK) $(ARGS)
 
 judge-sprites: $(STAMP)  ## train the Sprites judge classifier -> checkpoints/judge_sprites.ckpt
