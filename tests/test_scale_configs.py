@@ -18,7 +18,7 @@ from conftest import REPO
 from test_cli import resolved_config
 from test_cli import run as cli_run
 from test_train_cli import TINY_RUN
-from tiny_models import TINY_BCD
+from tiny_models import TINY_BCD, tiny_video_loader
 
 
 def run(*args: str, **kwargs):  # noqa: ANN201
@@ -111,12 +111,6 @@ def replay_ema(start: torch.Tensor, records: list[tuple[int, torch.Tensor]], dec
         d = min(decay, (1 + step) / (10 + step))
         ema = ema + (1 - d) * (weights - ema)
     return ema
-
-
-def tiny_video_loader(clips: int = 8, frames: int = 4) -> torch.utils.data.DataLoader:
-    generator = torch.Generator().manual_seed(0)
-    video = torch.rand(clips, frames, 3, 32, 32, generator=generator) * 2 - 1
-    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(video, torch.zeros(clips)), batch_size=2)
 
 
 def test_ema_moves_once_per_optimizer_step_under_accumulation():

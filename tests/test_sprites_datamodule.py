@@ -88,3 +88,26 @@ def test_same_character_pairing_joins_two_motions_of_one_character(lpc_datamodul
         assert partner_labels["motion"] != base[i][1]["motion"] and labels == partner_labels
     assert next(iter(dm.train_dataloader()))[0].shape == (4, 16, 3, 64, 64)
     assert dm.test_set[0][0].shape == (8, 3, 64, 64)  # evaluation sees single clips
+
+
+def test_content_pairing_replaces_the_first_half_with_another_motion_of_the_character(lpc_datamodule):
+    dm = SpritesDataModule(source="lpc", data_dir=str(lpc_datamodule.data_dir), content_pairing_prob=0.5)
+    dm.setup("fit")
+    base = dm.train_set.clips
+    assert dm.num_frames == 8 and dm.val_set is dm.test_set  # validation keeps single clips
+    torch.manual_seed(0)
+    replaced = 0
+    for i in range(0, 9000, 90):
+        video, labels = dm.train_set[i]
+        own, own_labels = base[i]
+        assert video.shape == (8, 3, 64, 64) and labels == own_labels
+        torch.testing.assert_close(video[4:], own[4:])  # the motion segment is always the clip's own
+        if torch.equal(video[:4], own[:4]):
+            continue
+        replaced += 1
+        same_character = np.flatnonzero(base.labels["character"] == own_labels["character"])
+        sources = [k for k in same_character if torch.equal(base[k][0][:4], video[:4])]
+        assert len(sources) == 1 and base[sources[0]][1]["motion"] != own_labels["motion"]
+    assert 30 <= replaced <= 70  # about half of 100
+    with pytest.raises(DataError, match="needs pairing: none"):
+        SpritesDataModule(source="lpc", pairing="same_character", content_pairing_prob=0.3)

@@ -1,4 +1,4 @@
-"""Tiny untrained checkpoints for the predict, prior and codec tests (seconds to build, no training)."""
+"""Tiny untrained checkpoints for the predict, prior and codec tests (seconds to build, no training), and clips to fit on."""
 
 from __future__ import annotations
 
@@ -17,6 +17,13 @@ def save_module(module: torch.nn.Module, path: Path) -> Path:
     torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
                 "pytorch-lightning_version": lightning.__version__}, path)
     return path
+
+
+def tiny_video_loader(clips: int = 8, frames: int = 4) -> torch.utils.data.DataLoader:
+    """Random 32 px clips in [-1, 1] with dummy labels, batches of 2, for in-process fits of TINY_BCD."""
+    generator = torch.Generator().manual_seed(0)
+    video = torch.rand(clips, frames, 3, 32, 32, generator=generator) * 2 - 1
+    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(video, torch.zeros(clips)), batch_size=2)
 
 
 def tiny_bcd(path: Path, seed: int = 0) -> Path:

@@ -133,7 +133,7 @@ def sprites_markdown(figures: dict[str, Any]) -> str:
 
     s = figures["swap"]
     pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
-    by_facing = [s["attributes_by_facing"][group] for group in ("same", "different")]  # None: no such pair
+    by_facing = {group: s["attributes_by_facing"].get(group) for group in ("same", "different", "mirrored", "turned")}
     rows = [
         ("motion swap accuracy (vs driving clip)", pct(s["motion_swap"]["acc"]), "100%"),
         ("action / direction of the driving clip", f"{pct(s['action_swap_acc'])} / {pct(s['direction_swap_acc'])}",
@@ -143,7 +143,9 @@ def sprites_markdown(figures: dict[str, Any]) -> str:
           for name in ATTRIBUTES],
         ("joint attribute swap accuracy", pct(s["attributes_joint_swap_acc"]), "100%"),
         ("joint attributes, driving clip facing the same way / another way",
-         " / ".join(pct(g["joint"]) if g else "-" for g in by_facing), "100%"),
+         " / ".join(pct(by_facing[g]["joint"]) if by_facing[g] else "-" for g in ("same", "different")), "100%"),
+        ("joint attributes, the other way mirrored (left <-> right) / turned (front <-> side)",
+         " / ".join(pct(by_facing[g]["joint"]) if by_facing[g] else "-" for g in ("mirrored", "turned")), "100%"),
         ("IS (motion head)", f"{s['motion_swap']['is']:.3f}", "9"),
         ("H(y|x)", f"{s['motion_swap']['h_y_given_x']:.3f}", "0"),
         ("H(y)", f"{s['motion_swap']['h_y']:.3f}", "2.197"),

@@ -77,16 +77,37 @@ class SameCharacterPairs(Dataset):
     def __len__(self) -> int:
         return len(self.clips)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, int]]:
-        first, _ = self.clips[i]
+    def partner_index(self, i: int) -> int:
+        """The dataset index of a clip of item i's character with another motion, drawn at random."""
         character, motion = int(self.labels["character"][i]), int(self.labels["motion"][i])
         # torch's RNG: seeded per worker by Lightning, so runs with the same seed see the same pairs.
         others = [m for m in range(NUM_MOTIONS) if m != motion and (character, m) in self.position]
         if not others:
             raise DataError(f"character {character} has no clip with another motion to pair with")
-        partner = others[int(torch.randint(len(others), ()))]
-        second, labels = self.clips[self.position[(character, partner)]]
+        return self.position[(character, others[int(torch.randint(len(others), ()))])]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, int]]:
+        first, _ = self.clips[i]
+        second, labels = self.clips[self.partner_index(i)]
         return torch.cat([first, second]), labels
+
+
+class SameCharacterContent(SameCharacterPairs):
+    """8-frame clips whose first half (cross-driving's content segment) is, with probability `prob`, the first half
+    of another motion's clip of the same character, so content read in one motion and facing must serve another.
+    A labelled variant (METHOD 8.2), kept as a diagnostic of what within-clip pairs cannot teach: a Sprites clip
+    never turns, so self-supervised training never sees content from the front drive a side view."""
+
+    def __init__(self, clips: SpritesDataset, prob: float):
+        super().__init__(clips)
+        self.prob = prob
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, int]]:
+        clip, labels = self.clips[i]
+        if float(torch.rand(())) < self.prob:
+            half = NUM_FRAMES // 2
+            clip = torch.cat([self.clips[self.partner_index(i)][0][:half], clip[half:]])
+        return clip, labels
 
 
 class SpritesDataModule(ClipLoaders):
@@ -110,6 +131,9 @@ class SpritesDataModule(ClipLoaders):
             gives 16-frame videos: a clip followed by another motion of the same character (SameCharacterPairs),
             for training and validation, so cross-driving gets content and motion from segments that move
             differently. Test and predict keep single clips.
+        content_pairing_prob: with this probability a training clip's first half, the content segment of
+            cross-driving, is taken from another motion of the same character (SameCharacterContent; a labelled
+            variant, 0 by default). Validation, test and predict keep single clips.
     """
 
     num_frames = NUM_FRAMES
@@ -132,6 +156,7 @@ class SpritesDataModule(ClipLoaders):
         num_workers: int = 0,
         pin_memory: bool = False,
         pairing: Literal["none", "same_character"] = "none",
+        content_pairing_prob: float = 0.0,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -146,7 +171,11 @@ class SpritesDataModule(ClipLoaders):
         self.pin_memory = pin_memory
         if pairing not in ("none", "same_character"):
             raise DataError(f"unknown pairing '{pairing}'; choose none or same_character")
-        self.pairing = pairing
+        if not 0.0 <= content_pairing_prob <= 1.0:
+            raise DataError(f"content_pairing_prob must be in [0, 1], got {content_pairing_prob}")
+        if content_pairing_prob > 0 and pairing != "none":
+            raise DataError("content_pairing_prob pairs within 8-frame clips; it needs pairing: none")
+        self.pairing, self.content_pairing_prob = pairing, content_pairing_prob
         self.num_frames = NUM_FRAMES * (2 if pairing == "same_character" else 1)
         self.source = self._resolve_source(source)
         self.manifest: dict[str, Any] | None = None
@@ -229,6 +258,8 @@ class SpritesDataModule(ClipLoaders):
             self.train_set, self.val_set = train, self.test_set
         if self.pairing == "same_character":  # test and predict keep single clips: evaluation sees real clips
             self.train_set, self.val_set = SameCharacterPairs(self.train_set), SameCharacterPairs(self.val_set)
+        if self.content_pairing_prob > 0:
+            self.train_set = SameCharacterContent(self.train_set, self.content_pairing_prob)
 
     def summary(self) -> str:
         """A few lines on what was built: source, cache, counts, build time."""

@@ -36,7 +36,7 @@ from motioncontent.models.frame_codec import AutoencoderCodec, DiffusersVAECodec
 from motioncontent.models.quantizer import GroupGumbelQuantizer, QuantizerOutput
 from motioncontent.models.rate import bits_to_kbps, code_bits_per_frame, kbps_to_bits, rate_loss, soft_bits_per_frame
 from motioncontent.models.views import permute_channels, random_hflip, shuffle_patches
-from motioncontent.systems.schedules import warmup_cosine
+from motioncontent.systems.schedules import budget_decay, budget_progress, warmup_cosine
 
 
 def build_codec(name: str, channels: int, image_size: int, pixel_unshuffle: int, pixel_shift: float,
@@ -152,6 +152,8 @@ class BCDModule(LightningModule):
             content, at twice the network calls); it needs a denoiser that has seen the null content in training
             (content_dropout > 0). content_guidance_interval (lo, hi): guide only at noise levels lo < sigma <= hi
             (None: at every step; diffusion/edm.py). lr, weight_decay, warmup_steps: AdamW with linear warm-up.
+        lr_decay_fraction: the learning rate falls linearly to 0 over this last fraction of the run's budget (max_steps
+            or max_time, whichever ends first; systems/schedules.py); 0 keeps it constant after the warm-up.
         ema_decay: decay of the weight EMA that decode(), the API and validation use (0 turns it off).
         compile_denoiser: torch.compile the live DiT's forward (training); off by default, since compiling costs
             minutes on a CPU and pays off on GPUs only (README "Scaling and reliability").
@@ -217,6 +219,7 @@ class BCDModule(LightningModule):
         lr: float = 2e-4,
         weight_decay: float = 0.0,
         warmup_steps: int = 500,
+        lr_decay_fraction: float = 0.0,
         ema_decay: float = 0.999,
         compile_denoiser: bool = False,
     ):
@@ -231,6 +234,8 @@ class BCDModule(LightningModule):
         if content_detach and not (content_nce_weight > 0 and cross_driving):
             raise ValueError("content_detach needs content_nce_weight > 0 and cross_driving: nothing else trains content")
         check_guidance(content_guidance, content_guidance_interval)
+        if not 0.0 <= lr_decay_fraction <= 1.0:
+            raise ValueError(f"lr_decay_fraction must be in [0, 1], got {lr_decay_fraction}")
         if content_codec != "shared" and not separate_content_encoder:
             raise ValueError("content_codec 'pixel' needs separate_content_encoder: true (one encoder reads one input)")
         # parameter-free, so it adds nothing to checkpoints; None: content reads the frame codec's latents
@@ -564,8 +569,11 @@ class BCDModule(LightningModule):
             [{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=self.hparams.lr, betas=(0.9, 0.99),
         )
-        # Warm-up, then constant: BCD runs are mostly bounded by max_time, which gives a cosine no end to decay to.
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(self.hparams.warmup_steps, None))
+        # Warm-up, then constant until the decay at the end of the budget: BCD runs are mostly bounded by max_time,
+        # so the end is known as a time, not as a step count that a cosine could be laid over.
+        warmup = warmup_cosine(self.hparams.warmup_steps, None)
+        tail = budget_decay(self.hparams.lr_decay_fraction, lambda: budget_progress(self._trainer))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup(step) * tail())
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # ---- checkpoints -------------------------------------------------------------------------------------

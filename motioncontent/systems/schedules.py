@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable
+
+from lightning.pytorch.callbacks import Timer
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int | None, final_fraction: float = 0.1) -> Callable[[int], float]:
@@ -29,3 +31,39 @@ def trainer_max_steps(module: object) -> int | None:
     """The attached trainer's max_steps, or None when there is no trainer or no step limit (-1)."""
     steps = getattr(getattr(module, "_trainer", None), "max_steps", None)
     return int(steps) if steps is not None and steps > 0 else None
+
+
+def budget_progress(trainer: Any) -> float | None:
+    """How far a run is through its budget, in [0, 1]: the larger of global_step / max_steps and elapsed / max_time.
+
+    None when the trainer has neither limit. max_time is read from the Timer callback that Lightning adds for it,
+    whose elapsed time survives a resume. Under several processes rank 0's clock decides, as it does for Timer's
+    stop: ranks that applied different learning rates would drift apart.
+    """
+    fractions = []
+    max_steps = getattr(trainer, "max_steps", None)
+    if max_steps is not None and max_steps > 0:
+        fractions.append(trainer.global_step / max_steps)
+    for callback in getattr(trainer, "callbacks", []):
+        if isinstance(callback, Timer) and callback._duration:  # no public getter for the duration
+            elapsed = callback.time_elapsed("train")
+            if getattr(trainer, "world_size", 1) > 1:
+                elapsed = trainer.strategy.broadcast(elapsed)
+            fractions.append(elapsed / callback._duration)
+    return min(1.0, max(fractions)) if fractions else None
+
+
+def budget_decay(decay_fraction: float, progress: Callable[[], float | None]) -> Callable[[], float]:
+    """Warm-up-stable-decay's tail: 1 until the last decay_fraction of the budget, then linear to 0 at its end.
+
+    The budget is steps or wall time, whichever ends first (`budget_progress`): a run bounded by max_time knows its
+    end only as a time, so its decay is laid over time (Li, Yumer & Ramanan, "Budgeted Training", ICLR 2020: a
+    linear decay to zero at the budget beats a constant rate). 0 turns it off; so does a run without a budget.
+    """
+    def factor() -> float:
+        done = progress() if decay_fraction > 0 else None
+        if done is None:
+            return 1.0
+        return max(0.0, min(1.0, (1.0 - done) / decay_fraction))
+
+    return factor
