@@ -9,7 +9,7 @@ labels, by their content (as NNCLR, Dwibedi et al. 2021, pairs images by nearest
 
     SPRITES_LPC=../shared/lpc_assets python benchmarks/content_neighbours.py CKPT
 
-Prints a markdown table and the machine.
+Prints one markdown row (the checkpoint and the three shares) and the machine.
 """
 
 from __future__ import annotations

@@ -100,7 +100,8 @@ class OracleSprites(torch.nn.Module):
         characters = content[:, 0, -1].long()
         motions = content[:, 0, :9].argmax(1) if self.leaky else codes[:, 0, 0]
         if self.facing_blind:
-            facing, driving_facing = action_and_direction(content[:, 0, :9].argmax(1))[1], action_and_direction(codes[:, 0, 0])[1]
+            facing = action_and_direction(content[:, 0, :9].argmax(1))[1]
+            driving_facing = action_and_direction(codes[:, 0, 0])[1]
             turned = facing != driving_facing
             if self.facing_blind == "turn":
                 turned &= (facing == 0) | (driving_facing == 0)  # 0: front

@@ -1,4 +1,4 @@
-"""Tiny untrained checkpoints for the predict, prior and codec tests (seconds to build, no training), and clips to fit on."""
+"""Tiny untrained checkpoints for the predict, prior and codec tests (seconds to build, no training); clips to fit."""
 
 from __future__ import annotations
 
