@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sprites_data import machine  # noqa: E402
 
 from motioncontent.data import SpritesDataModule  # noqa: E402
-from motioncontent.data.sprites.factors import DIRECTIONS  # noqa: E402
+from motioncontent.data.sprites.factors import facing_change  # noqa: E402
 from motioncontent.eval.probes import bcd_features  # noqa: E402
 from motioncontent.systems import BCDModule  # noqa: E402
 
@@ -37,11 +37,9 @@ def neighbour_is_same_character(content: torch.Tensor, characters: torch.Tensor,
     x = content - content.mean(0)
     x = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
     similarity = x @ x.T
-    same_facing = directions[:, None] == directions[None]
-    front = DIRECTIONS.index("front")
-    turn = ~same_facing & ((directions[:, None] == front) | (directions[None] == front))
-    groups = {"same facing": same_facing & ~torch.eye(len(x), dtype=torch.bool),
-              "mirrored": ~same_facing & ~turn, "turned": turn}
+    change = facing_change(directions[:, None], directions[None])
+    groups = {"same facing": change["same"] & ~torch.eye(len(x), dtype=torch.bool),
+              "mirrored": change["mirrored"], "turned": change["turned"]}
     shares = {}
     for name, candidates in groups.items():
         nearest = similarity.masked_fill(~candidates, float("-inf")).argmax(1)

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from motioncontent.data.sprites.factors import action_and_direction
+from motioncontent.data.sprites.factors import action_and_direction, facing_change
 from motioncontent.data.sprites_datamodule import SpritesDataset
 from motioncontent.data.transforms import signed_to_uint8
 from motioncontent.eval.judge_metrics import balance_by_class, inception_metrics
@@ -102,9 +102,7 @@ class OracleSprites(torch.nn.Module):
         if self.facing_blind:
             facing = action_and_direction(content[:, 0, :9].argmax(1))[1]
             driving_facing = action_and_direction(codes[:, 0, 0])[1]
-            turned = facing != driving_facing
-            if self.facing_blind == "turn":
-                turned &= (facing == 0) | (driving_facing == 0)  # 0: front
+            turned = facing_change(facing, driving_facing)["turned" if self.facing_blind == "turn" else "different"]
             characters = [self.other_character[int(c)] if t else int(c) for c, t in zip(characters, turned)]
         return torch.stack([self.dataset[self.by_factors[(int(c), int(m))]][0] for c, m in zip(characters, motions)])
 

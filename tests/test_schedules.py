@@ -48,14 +48,15 @@ def test_budget_progress_takes_the_nearer_end_of_steps_and_time():
     timer = Timer(duration={"seconds": 100})
     timer.load_state_dict({"time_elapsed": {"train": 60.0}})  # as after a resume: 60 s already spent
     trainer = SimpleNamespace(max_steps=1000, global_step=200, callbacks=[timer])
-    assert budget_progress(trainer) == pytest.approx(0.6)  # time ends first
+    assert budget_progress(SimpleNamespace(_trainer=trainer)) == pytest.approx(0.6)  # time ends first
     trainer.global_step = 900
-    assert budget_progress(trainer) == pytest.approx(0.9)  # steps end first
-    assert budget_progress(SimpleNamespace(max_steps=-1, global_step=5, callbacks=[])) is None
+    assert budget_progress(SimpleNamespace(_trainer=trainer)) == pytest.approx(0.9)  # steps end first
+    unbounded = SimpleNamespace(max_steps=-1, global_step=5, callbacks=[])
+    assert budget_progress(SimpleNamespace(_trainer=unbounded)) is None
     # several processes: every rank takes rank 0's clock, so all apply the same learning rate
     ranks = SimpleNamespace(max_steps=-1, global_step=0, callbacks=[timer], world_size=2,
                             strategy=SimpleNamespace(broadcast=lambda value, src=0: 25.0))
-    assert budget_progress(ranks) == pytest.approx(0.25)
+    assert budget_progress(SimpleNamespace(_trainer=ranks)) == pytest.approx(0.25)
 
 
 class RecordLearningRate(Callback):

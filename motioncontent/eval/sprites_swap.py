@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from motioncontent.data.sprites.factors import DIRECTIONS, action_and_direction
+from motioncontent.data.sprites.factors import action_and_direction, facing_change
 from motioncontent.eval.frame_metrics import frame_metrics
 from motioncontent.eval.judge_metrics import inception_metrics
 from motioncontent.models.rate import code_bits_per_frame
@@ -105,15 +105,11 @@ def swap_benchmark(
     for name in ATTRIBUTES:
         result[f"{name}_swap_acc"] = correct[name].double().mean().item()
     result["attributes_joint_swap_acc"] = correct["joint"].double().mean().item()
-    # Whether appearance survives a change of pose: content read in one facing, drawn in another; "different" is
-    # split into the mirror image (left <-> right) and a turn (front <-> either side), which no mirror gives.
+    # Whether appearance survives a change of pose: content read in one facing, drawn in another (mirrored or turned).
     facing, driving_facing = (torch.from_numpy(labels["direction"][rows]) for rows in (slice(n), partners[:n]))
-    same_facing, front = facing == driving_facing, DIRECTIONS.index("front")
-    turned = ~same_facing & ((facing == front) | (driving_facing == front))
     result["attributes_by_facing"] = {
         group: {name: c[rows].double().mean().item() for name, c in correct.items()} if rows.any() else None
-        for group, rows in (("same", same_facing), ("different", ~same_facing), ("mirrored", ~same_facing & ~turned),
-                            ("turned", turned))}
+        for group, rows in facing_change(facing, driving_facing).items()}
     result["judge_on_real"] = {name: c / n for name, c in real_correct.items()}
     result["judge_on_reconstruction"] = {name: c / n for name, c in recon_correct.items()}
     result["reconstruction_psnr"] = torch.cat(psnr).mean().item()

@@ -572,7 +572,7 @@ class BCDModule(LightningModule):
         # Warm-up, then constant until the decay at the end of the budget: BCD runs are mostly bounded by max_time,
         # so the end is known as a time, not as a step count that a cosine could be laid over.
         warmup = warmup_cosine(self.hparams.warmup_steps, None)
-        tail = budget_decay(self.hparams.lr_decay_fraction, lambda: budget_progress(self._trainer))
+        tail = budget_decay(self.hparams.lr_decay_fraction, lambda: budget_progress(self))
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup(step) * tail())
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 

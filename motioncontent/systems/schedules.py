@@ -33,16 +33,17 @@ def trainer_max_steps(module: object) -> int | None:
     return int(steps) if steps is not None and steps > 0 else None
 
 
-def budget_progress(trainer: Any) -> float | None:
-    """How far a run is through its budget, in [0, 1]: the larger of global_step / max_steps and elapsed / max_time.
+def budget_progress(module: Any) -> float | None:
+    """How far the module's run is through its budget, in [0, 1]: the larger of global_step / max_steps and
+    elapsed / max_time.
 
     None when the trainer has neither limit. max_time is read from the Timer callback that Lightning adds for it,
     whose elapsed time survives a resume. Under several processes rank 0's clock decides, as it does for Timer's
     stop: ranks that applied different learning rates would drift apart.
     """
-    fractions = []
-    max_steps = getattr(trainer, "max_steps", None)
-    if max_steps is not None and max_steps > 0:
+    trainer, fractions = getattr(module, "_trainer", None), []
+    max_steps = trainer_max_steps(module)
+    if max_steps is not None:
         fractions.append(trainer.global_step / max_steps)
     for callback in getattr(trainer, "callbacks", []):
         if isinstance(callback, Timer) and callback._duration:  # no public getter for the duration

@@ -49,6 +49,15 @@ def action_and_direction(motion: Labels) -> tuple[Labels, Labels]:
     return motion // len(DIRECTIONS), motion % len(DIRECTIONS)
 
 
+def facing_change(facing: Labels, other: Labels) -> dict[str, Labels]:
+    """Boolean masks, elementwise on direction labels (arrays or tensors), of how `other` faces against `facing`:
+    `same`, `different`, and `different` split into `mirrored` (left <-> right, what a horizontal flip gives) and
+    `turned` (front <-> either side, which no flip gives)."""
+    same, front = facing == other, DIRECTIONS.index("front")
+    turned = ~same & ((facing == front) | (other == front))
+    return {"same": same, "different": ~same, "mirrored": ~same & ~turned, "turned": turned}
+
+
 def character_split(seed: int = DEFAULT_SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
     """Train and test character ids of the benchmark split.
 
