@@ -36,11 +36,12 @@ train-sprites: $(STAMP)  ## train BCD on Sprites on this machine (CPU default, <
 train-sprites-large: $(STAMP)  ## train the GPU-scale Sprites config (configs/sprites_large.yaml)
 	$(VENV)/bin/motioncontent fit --config configs/sprites_large.yaml $(ARGS)
 
-# The appearance stack (configs/presets/layout_latents.yaml): needs the Sprites codec (make train-autoencoder-sprites).
+# The appearance stack (configs/presets/layout_latents.yaml, then mined_partners.yaml): needs the Sprites codec
+# (make train-autoencoder-sprites).
 LATENT_STACK := --config configs/sprites.yaml --config configs/presets/colour_content.yaml \
 	--config configs/presets/sprites_latents.yaml --config configs/presets/layout_content.yaml \
-	--config configs/presets/layout_latents.yaml
-train-sprites-latents: $(STAMP)  ## BCD on the Sprites codec's latents, mirrored layout content, content guidance (<= 30 min)
+	--config configs/presets/layout_latents.yaml --config configs/presets/mined_partners.yaml
+train-sprites-latents: $(STAMP)  ## BCD on the Sprites codec's latents, mirrored layout content, mined partners, guidance (<= 30 min)
 	$(VENV)/bin/motioncontent fit $(LATENT_STACK) $(ARGS)
 
 judge-sprites: $(STAMP)  ## train the Sprites judge classifier -> checkpoints/judge_sprites.ckpt

@@ -49,11 +49,15 @@ def test_fit_leaves_checkpoint_logs_and_swap_grid(lpc_datamodule, tmp_path):
 
 
 def test_ddp_on_two_cpu_processes(lpc_datamodule, tmp_path):
-    result = fit(lpc_datamodule.data_dir, tmp_path / "logs", "--config", "configs/trainer/ddp_sim.yaml")
+    """Also the content partners: rank 0 mines them and broadcasts the table, which the checkpoint then holds."""
+    result = fit(lpc_datamodule.data_dir, tmp_path / "logs", "--config", "configs/trainer/ddp_sim.yaml",
+                 "--config", "configs/presets/mined_partners.yaml")
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = tmp_path / "logs" / "sprites" / "version_0"
-    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
-    assert "rate/bits_per_frame" in scalars(run_dir)[0]
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert "rate/bits_per_frame" in scalars(run_dir)[0] and "mining/same_character" in scalars(run_dir)[0]
+    partner = checkpoint["callbacks"]["MineContentPartners"]["partner"]
+    assert partner.shape == (9000,) and (partner != torch.arange(9000)).all()
 
 
 def test_bf16_mixed_precision(lpc_datamodule, tmp_path):
@@ -95,7 +99,8 @@ def test_sprites_latents_preset_trains_on_a_sprites_codec(lpc_datamodule, tmp_pa
     # the pixel-content stack, and the layout-content stack with content read from pixels (make train-sprites-latents)
     stacks = {"sprites_pixel_content": ("max", ["configs/presets/pixel_content.yaml"]),
               "sprites_layout_latents": ("flatten", ["configs/presets/layout_content.yaml", "--config",
-                                                     "configs/presets/layout_latents.yaml"])}
+                                                     "configs/presets/layout_latents.yaml", "--config",
+                                                     "configs/presets/mined_partners.yaml"])}
     for name, (stem_pool, stack) in stacks.items():
         result = run("fit", *TINY_RUN, "--config", "configs/presets/colour_content.yaml", "--config",
                      "configs/presets/sprites_latents.yaml", "--config", *stack, "--data.init_args.source=lpc", data,
@@ -109,6 +114,8 @@ def test_sprites_latents_preset_trains_on_a_sprites_codec(lpc_datamodule, tmp_pa
         assert model.hparams.content_stem_pool == stem_pool
         assert (model.codec.latent_channels, model.codec.latent_size) == (4, 16)
         assert (model.encoder.content.in_channels, model.encoder.content.in_size) == (48, 16)  # pixels, folded 4 x 4
+    # the appearance stack mined content partners for all 9000 training clips at 3/4 of its 4 steps
+    assert "content partners mined at step 3: 9000 of 9000 clips" in result.stdout + result.stderr
     # the appearance stack's mirrored content, its rate and its sampling settings travel with its checkpoint
     assert (model.hparams.content_flip_prob, model.hparams.target_bits_per_frame) == (0.5, 10.0)
     assert (model.hparams.sample_steps, model.hparams.content_guidance) == (8, 2.0)

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 
 from motioncontent.data.cache import MANIFEST, check_cache, load_or_build, read_manifest
 from motioncontent.data.loaders import ClipLoaders
+from motioncontent.data.mined_pairs import NO_PARTNER
 from motioncontent.data.sprites import arrays, lpc
 from motioncontent.data.sprites.factors import FRAME_SIZE, LABEL_NAMES, NUM_FRAMES, NUM_MOTIONS, character_split
 from motioncontent.data.transforms import uint8_to_signed
@@ -92,21 +93,29 @@ class SameCharacterPairs(Dataset):
         return torch.cat([first, second]), labels
 
 
-class SameCharacterContent(SameCharacterPairs):
-    """8-frame clips whose first half (cross-driving's content segment) is, with probability `prob`, the first half
-    of another motion's clip of the same character, so content read in one motion and facing must serve another.
-    A labelled variant (METHOD 8.2), kept as a diagnostic of what within-clip pairs cannot teach: a Sprites clip
-    never turns, so self-supervised training never sees content from the front drive a side view."""
+class PartnerContent(Dataset):
+    """Clips whose first `split` frames (cross-driving's content segment) are, with probability `prob`, those of a
+    partner clip, so content read in one motion must serve another. `partner` is a table of a partner index per clip
+    (mined without labels by callbacks/content_partners.py; NO_PARTNER keeps the clip's own), or None for the
+    labelled diagnostic (METHOD 8.2): another motion of the same character, drawn anew on each access. Labelled pairs
+    show what within-clip pairs cannot teach: a Sprites clip never turns, so self-supervised training never sees
+    content from the front drive a side view."""
 
-    def __init__(self, clips: SpritesDataset, prob: float):
-        super().__init__(clips)
-        self.prob = prob
+    def __init__(self, clips: Dataset, prob: float, partner: torch.Tensor | None = None,
+                 split: int = NUM_FRAMES // 2):
+        self.clips, self.prob, self.partner, self.split = clips, prob, partner, split
+        self.same_character = SameCharacterPairs(clips) if partner is None else None
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def partner_index(self, i: int) -> int:
+        return self.same_character.partner_index(i) if self.same_character else int(self.partner[i])
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, int]]:
         clip, labels = self.clips[i]
-        if float(torch.rand(())) < self.prob:
-            half = NUM_FRAMES // 2
-            clip = torch.cat([self.clips[self.partner_index(i)][0][:half], clip[half:]])
+        if float(torch.rand(())) < self.prob and (j := self.partner_index(i)) != NO_PARTNER:
+            clip = torch.cat([self.clips[j][0][:self.split], clip[self.split:]])
         return clip, labels
 
 
@@ -132,8 +141,9 @@ class SpritesDataModule(ClipLoaders):
             for training and validation, so cross-driving gets content and motion from segments that move
             differently. Test and predict keep single clips.
         content_pairing_prob: with this probability a training clip's first half, the content segment of
-            cross-driving, is taken from another motion of the same character (SameCharacterContent; a labelled
-            variant, 0 by default). Validation, test and predict keep single clips.
+            cross-driving, is taken from another motion of the same character (PartnerContent; a labelled variant, 0
+            by default; callbacks/content_partners.py mines partners without labels instead). Validation, test and
+            predict keep single clips.
     """
 
     num_frames = NUM_FRAMES
@@ -259,7 +269,7 @@ class SpritesDataModule(ClipLoaders):
         if self.pairing == "same_character":  # test and predict keep single clips: evaluation sees real clips
             self.train_set, self.val_set = SameCharacterPairs(self.train_set), SameCharacterPairs(self.val_set)
         if self.content_pairing_prob > 0:
-            self.train_set = SameCharacterContent(self.train_set, self.content_pairing_prob)
+            self.train_set = PartnerContent(self.train_set, self.content_pairing_prob)
 
     def summary(self) -> str:
         """A few lines on what was built: source, cache, counts, build time."""
