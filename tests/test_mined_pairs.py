@@ -4,6 +4,7 @@ the callback that mines them part-way through a run (callbacks/content_partners.
 import logging
 
 import lightning
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -56,8 +57,8 @@ class LabelledClips(torch.utils.data.Dataset):
     Sprites' character and direction labels (0 is front)."""
 
     def __init__(self, characters: list[int]):
-        self.labels = {"character": torch.tensor(characters).numpy(),
-                       "direction": torch.tensor([0, 1, 2, 1, 1, 0] * len(characters))[:len(characters)].numpy()}
+        directions = ([0, 1, 2, 1, 1, 0] * len(characters))[:len(characters)]
+        self.labels = {"character": np.array(characters), "direction": np.array(directions)}
 
     def __len__(self) -> int:
         return len(self.labels["character"])
@@ -70,16 +71,15 @@ class LabelledClips(torch.utils.data.Dataset):
 
 
 class ClipsData(lightning.LightningDataModule):
-    def __init__(self, characters: list[int], workers: int = 0):
+    def __init__(self, characters: list[int]):
         super().__init__()
-        self.characters, self.workers, self.train_set = characters, workers, None
+        self.characters, self.train_set = characters, None
 
     def setup(self, stage: str) -> None:
         self.train_set = LabelledClips(self.characters)
 
     def train_dataloader(self):
-        return torch.utils.data.DataLoader(self.train_set, batch_size=2, num_workers=self.workers,
-                                           persistent_workers=self.workers > 0)
+        return torch.utils.data.DataLoader(self.train_set, batch_size=2)
 
 
 def clip_index(video: torch.Tensor) -> int:
