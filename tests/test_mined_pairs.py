@@ -47,9 +47,39 @@ def test_partners_are_the_nearest_content_among_clips_that_move_otherwise():
     nearest = overall.fill_diagonal_(-2).argmax(1)
     assert (characters[nearest] != characters).float().mean() > 0.5  # the motion dominates the raw neighbours
     partner = mine_content_partners(content, signature, chunk=7)  # chunks that do not divide 60
-    assert (characters[partner] == characters).all() and (motions[partner] != motions).all()
+    assert partner.shape == (60, 8)  # padded to max_partners
+    paired = partner != NO_PARTNER
+    assert paired[:, 0].all() and (characters[partner[:, 0]] == characters).all()  # the nearest first
+    i, j = torch.nonzero(paired, as_tuple=True)[0], partner[paired]
+    assert (motions[j] != motions[i]).all() and (j != i).all()
     alone = mine_content_partners(content, torch.ones(60, 1))  # every clip moves alike: nobody to pair with
     assert (alone == NO_PARTNER).all()
+
+
+def test_checked_partners_reach_across_a_turn_that_plain_neighbours_miss():
+    """40 characters x 6 motions, three seen from the side and three from the front, where a turn changes much of
+    what content sees: the nearest content in a turned motion is another character for a quarter of the clips. The
+    mutual and shared-partner checks keep turned partners that are the same character, the nearest alone none."""
+    g = torch.Generator().manual_seed(0)
+    characters, motions = torch.arange(40).repeat_interleave(6), torch.arange(6).repeat(40)
+    turned = motions >= 3
+    identity = torch.randn(40, 16, generator=g)[characters]
+    seen = torch.where(turned[:, None], 0.7 * identity + 0.7 * identity @ torch.randn(16, 16, generator=g) / 4,
+                       identity) + 0.3 * torch.randn(240, 16, generator=g)
+    content = torch.cat([seen, 3 * F.one_hot(turned.long(), 2)], dim=1)
+    signature = F.one_hot(motions, 6).float()
+    x = F.normalize(content - content.mean(0), dim=1)
+    across = (x @ x.T).masked_fill((turned[:, None] == turned[None]) | (motions[None] % 3 != 0), -2).argmax(1)
+    assert (characters[across] == characters).float().mean() < 0.85  # plain neighbours across the turn
+
+    def turned_pairs(partner):
+        i, j = torch.nonzero(partner != NO_PARTNER, as_tuple=True)[0], partner[partner != NO_PARTNER]
+        cross = turned[i] != turned[j]
+        return i[cross], j[cross]
+
+    i, j = turned_pairs(mine_content_partners(content, signature))
+    assert len(torch.unique(i)) > 80 and (characters[i] == characters[j]).float().mean() > 0.95
+    assert len(turned_pairs(mine_content_partners(content, signature, min_shared=99))[0]) == 0  # the nearest only
 
 
 class LabelledClips(torch.utils.data.Dataset):
@@ -88,15 +118,23 @@ def clip_index(video: torch.Tensor) -> int:
 
 def test_workers_see_partners_written_after_they_started():
     """The table lives in shared memory: persistent DataLoader workers read what the callback writes later."""
-    table = shared_table(4)
+    table = shared_table(4, max_partners=2)
     dataset = PartnerContent(LabelledClips([0, 0, 1, 1]), prob=1.0, partner=table)
     loader = torch.utils.data.DataLoader(dataset, batch_size=4, num_workers=1, persistent_workers=True)
     before = next(iter(loader))[0]
     assert [clip_index(v[0]) for v in before] == [0, 1, 2, 3]  # no partners yet: every clip its own content
-    table.copy_(torch.tensor([1, 0, NO_PARTNER, 2]))
+    table.copy_(torch.tensor([[1, NO_PARTNER], [0, NO_PARTNER], [NO_PARTNER, NO_PARTNER], [2, NO_PARTNER]]))
     after = next(iter(loader))[0]
     assert [clip_index(v[0]) for v in after] == [1, 0, 2, 2]  # content segment (frames 0-3) from the partner
     assert [clip_index(v[4]) for v in after] == [0, 1, 2, 3]  # motion segment (frames 4-7) always the clip's own
+
+
+def test_each_access_draws_one_of_the_clips_partners():
+    table = torch.tensor([[1, 2, NO_PARTNER], [NO_PARTNER] * 3, [0, NO_PARTNER, NO_PARTNER]])
+    dataset = PartnerContent(LabelledClips([0, 0, 0]), prob=1.0, partner=table)
+    torch.manual_seed(0)
+    assert {clip_index(dataset[0][0][0]) for _ in range(40)} == {1, 2}
+    assert clip_index(dataset[1][0][0]) == 1 and clip_index(dataset[2][0][0]) == 0
 
 
 def fit(callback, data, max_steps, ckpt_path=None, root=None):
@@ -108,8 +146,8 @@ def fit(callback, data, max_steps, ckpt_path=None, root=None):
     return trainer
 
 
-def test_the_callback_mines_once_at_its_point_of_the_budget_and_a_resume_keeps_the_partners(monkeypatch, tmp_path,
-                                                                                              caplog):
+def test_the_callback_mines_at_each_point_of_the_budget_and_a_resume_keeps_the_partners(monkeypatch, tmp_path,
+                                                                                          caplog):
     """Six clips of three characters. The model's features are replaced by designed ones: content tells the
     characters apart, and each clip moves otherwise than the other clip of its character."""
     caplog.set_level(logging.INFO)
@@ -124,29 +162,35 @@ def test_the_callback_mines_once_at_its_point_of_the_budget_and_a_resume_keeps_t
         return content, codes
 
     monkeypatch.setattr(content_partners, "bcd_features", features)
-    callback = MineContentPartners(prob=1.0, at=0.5)
+    # min_shared beyond reach: every clip keeps only its nearest, the other clip of its character
+    callback = MineContentPartners(prob=1.0, at=[0.5, 0.25], min_shared=99, max_partners=2)
     data = ClipsData(characters)
     trainer = fit(callback, data, max_steps=4)
-    assert steps_seen == [2]  # once, when global_step / max_steps reached 0.5
+    assert steps_seen == [1, 2]  # once at each point: global_step / max_steps reached 0.25, then 0.5
     # pairs (0, 3), (2, 5) and their mirrors join a front view with a side view: 4 of the 6 face a turned way
-    assert "6 of 6 clips, 100.0% of them with a clip of the same character, 66.7% facing a turned way" in caplog.text
-    assert callback.dataset is data.train_set and callback.dataset.partner.tolist() == [3, 4, 5, 0, 1, 2]
+    assert ("6 of 6 clips, 6 pairs, 100.0% of them of the same character, 66.7% facing a turned way"
+            in caplog.text)
+    assert callback.dataset is data.train_set
+    assert callback.dataset.partner.tolist() == [[3, NO_PARTNER], [4, NO_PARTNER], [5, NO_PARTNER], [0, NO_PARTNER],
+                                                 [1, NO_PARTNER], [2, NO_PARTNER]]
     video, labels = data.train_set[0]
     assert clip_index(video[0]) == 3 and clip_index(video[4]) == 0 and labels == {"character": 0}
     trainer.save_checkpoint(tmp_path / "run.ckpt")
 
-    resumed, data = MineContentPartners(prob=1.0, at=0.5), ClipsData(characters)
+    resumed, data = MineContentPartners(prob=1.0, at=[0.25, 0.5], min_shared=99, max_partners=2), ClipsData(characters)
     fit(resumed, data, max_steps=6, ckpt_path=tmp_path / "run.ckpt")
-    assert steps_seen == [2]  # not mined again: the checkpoint held the partners
-    assert data.train_set.partner.tolist() == [3, 4, 5, 0, 1, 2]
+    assert steps_seen == [1, 2]  # not mined again: the checkpoint held the partners and the rounds done
+    assert data.train_set.partner[:, 0].tolist() == [3, 4, 5, 0, 1, 2]
 
 
 def test_the_callback_refuses_labelled_pairing_and_bad_settings():
     with pytest.raises(MotionContentError, match="0 < prob <= 1"):
         MineContentPartners(prob=0.0)
+    with pytest.raises(MotionContentError, match="points 0 <= at < 1"):
+        MineContentPartners(at=[0.5, 1.0])
     data = ClipsData([0, 1])
     data.setup("fit")
-    data.train_set = PartnerContent(data.train_set, prob=0.5, partner=shared_table(2))
+    data.train_set = PartnerContent(data.train_set, prob=0.5, partner=shared_table(2, max_partners=1))
     data.setup = lambda stage: None  # keep the already paired set
     with pytest.raises(MotionContentError, match="content_pairing_prob: 0"):
         fit(MineContentPartners(), data, max_steps=1)

@@ -95,8 +95,9 @@ class SameCharacterPairs(Dataset):
 
 class PartnerContent(Dataset):
     """Clips whose first `split` frames (cross-driving's content segment) are, with probability `prob`, those of a
-    partner clip, so content read in one motion must serve another. `partner` is a table of a partner index per clip
-    (mined without labels by callbacks/content_partners.py; NO_PARTNER keeps the clip's own), or None for the
+    partner clip, so content read in one motion must serve another. `partner` is a table (clips, P) of partner indices
+    (mined without labels by callbacks/content_partners.py), one drawn at random on each access (NO_PARTNER entries
+    are padding; a row of them keeps the clip's own), or None for the
     labelled diagnostic (METHOD 8.2): another motion of the same character, drawn anew on each access. Labelled pairs
     show what within-clip pairs cannot teach: a Sprites clip never turns, so self-supervised training never sees
     content from the front drive a side view."""
@@ -110,7 +111,10 @@ class PartnerContent(Dataset):
         return len(self.clips)
 
     def partner_index(self, i: int) -> int:
-        return self.same_character.partner_index(i) if self.same_character else int(self.partner[i])
+        if self.same_character:
+            return self.same_character.partner_index(i)
+        partners = self.partner[i][self.partner[i] != NO_PARTNER]
+        return int(partners[torch.randint(len(partners), ())]) if len(partners) else NO_PARTNER
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, int]]:
         clip, labels = self.clips[i]
