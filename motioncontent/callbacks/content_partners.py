@@ -71,8 +71,7 @@ class MineContentPartners(Callback):
         self._report(trainer)
 
     def _mine(self, pl_module: Any) -> torch.Tensor:
-        with torch.no_grad():
-            content, codes = bcd_features(pl_module, self.dataset.clips)
+        content, codes = bcd_features(pl_module, self.dataset.clips)  # no_grad and EMA networks, as evaluation
         signature = motion_signature(codes, num_frames=len(self.dataset.clips[0][0]))
         return mine_content_partners(content, signature, self.same_motion_cosine, self.min_shared, self.max_partners)
 
