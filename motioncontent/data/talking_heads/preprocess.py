@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -158,7 +159,8 @@ class PreprocessResult:
 def preprocess(src: str | Path, dst: str | Path, settings: PreprocessSettings = PreprocessSettings(),
                workers: int = 1, identity_level: int = 0, identity_regex: str | None = None,
                progress: bool = True) -> PreprocessResult:
-    """Preprocess every input under (or listed in) src into the cache dst; see the module docstring."""
+    """Preprocess every input under (or listed in) src into the cache dst; see the module docstring. With workers > 1
+    the inputs go to spawned processes, so a script that calls this needs the `if __name__ == "__main__":` guard."""
     listing = list_inputs(src)
     if not listing.items:
         raise DataError(f"no videos (mp4, mov, mkv, avi, webm) or frame folders (png, jpg) found in {src}")
@@ -202,7 +204,10 @@ def _run(listing: Any, dst: Path, settings: PreprocessSettings, workers: int, id
             results[item.key] = _run_one(item, settings, dst)
             bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not Linux's default fork: a fork copies whatever locks the parent's other threads (torch's
+        # OpenMP pool, loggers) hold at that instant, and a worker that inherits a held one never starts (CI saw two
+        # workers wait 9 minutes at zero CPU time). Spawned workers start clean, for a second or two of imports.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             pending: dict[Future, InputItem] = {}
             queue = iter(todo)
             try:
